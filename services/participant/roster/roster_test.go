@@ -216,3 +216,15 @@ func TestOpenFileMissing(t *testing.T) {
 		t.Fatal("OpenFile of a missing file succeeded")
 	}
 }
+
+// The example roster that `make run` loads must stay valid.
+func TestExampleRoster(t *testing.T) {
+	t.Parallel()
+	r, err := roster.Load(filepath.Join("..", "..", "..", "examples", "agents.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Agents) == 0 {
+		t.Fatal("the example roster has no agents")
+	}
+}
