@@ -24,9 +24,24 @@ test: ## Run all unit and in-process integration tests (no Docker needed)
 	$(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: lint
-lint: ## Run go vet and check formatting
+lint: ## Run go vet, check formatting, lint the protos and check gen/ is current
 	$(GO) vet ./...
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+	$(MAKE) checkgenerate
+
+.PHONY: generate
+generate: ## Format the protos and regenerate gen/ from proto/
+	$(BUF) format -w
+	$(BUF) generate
+
+# checkgenerate regenerates and then fails if proto/ or gen/ differ from what
+# git has: committed generated code must always match its sources, and the
+# protos must be committed formatted.
+.PHONY: checkgenerate
+checkgenerate: generate ## Fail if `make generate` changes anything under proto/ or gen/
+	@out="$$(git status --porcelain gen proto)"; if [ -n "$$out" ]; then echo "proto/ or gen/ is stale or uncommitted; run 'make generate' and commit:"; echo "$$out"; exit 1; fi
 
 .PHONY: lintfix
 lintfix: ## Rewrite Go files with gofmt
