@@ -1,0 +1,103 @@
+package store
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The helpers below keep validation and encodings identical across
+// implementations, so the conformance suite sees the same behaviour from
+// each of them.
+
+// CheckSID returns an ErrInvalidArgument error unless sid is prefix followed
+// by 32 hexadecimal digits, the shape of Twilio SIDs.
+func CheckSID(what, prefix, sid string) error {
+	if len(sid) != 34 || !strings.HasPrefix(sid, prefix) {
+		return fmt.Errorf("%s SID %q: want %s followed by 32 hex digits: %w", what, sid, prefix, ErrInvalidArgument)
+	}
+	for _, c := range sid[2:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return fmt.Errorf("%s SID %q: want %s followed by 32 hex digits: %w", what, sid, prefix, ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// CheckJSON returns an ErrInvalidArgument error when raw is neither empty
+// nor valid JSON.
+func CheckJSON(what string, raw json.RawMessage) error {
+	if len(raw) > 0 && !json.Valid(raw) {
+		return fmt.Errorf("%s is not valid JSON: %w", what, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// TimeToMicros is how implementations store times: UTC microseconds since
+// the Unix epoch. Finer precision is truncated. The zero time maps to 0.
+func TimeToMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// MicrosToTime reverses TimeToMicros, in UTC; 0 maps to the zero time.
+func MicrosToTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// Normalize returns t as the store returns it: UTC, microsecond precision.
+func Normalize(t time.Time) time.Time { return MicrosToTime(TimeToMicros(t)) }
+
+// PageSize applies DefaultPageSize and MaxPageSize to a requested size.
+func PageSize(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("page size %d is negative: %w", n, ErrInvalidArgument)
+	case n == 0:
+		return DefaultPageSize, nil
+	case n > MaxPageSize:
+		return MaxPageSize, nil
+	}
+	return n, nil
+}
+
+// pageTokenPrefix tags tokens with the list they belong to so a token of one
+// list passed to another is rejected rather than silently misread.
+const pageTokenVersion = "v1"
+
+// EncodePageToken makes an opaque token for list after the row with the
+// given position (an implementation's keyset cursor).
+func EncodePageToken(list string, after int64) string {
+	s := pageTokenVersion + ":" + list + ":" + strconv.FormatInt(after, 10)
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// DecodePageToken returns the position a token of list encodes; the empty
+// token decodes to ok = false.
+func DecodePageToken(list, token string) (after int64, ok bool, err error) {
+	if token == "" {
+		return 0, false, nil
+	}
+	bad := fmt.Errorf("page token %q is not one this list issued: %w", token, ErrInvalidArgument)
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, false, bad
+	}
+	rest, found := strings.CutPrefix(string(b), pageTokenVersion+":"+list+":")
+	if !found {
+		return 0, false, bad
+	}
+	after, err = strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return 0, false, bad
+	}
+	return after, true, nil
+}

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/convoflow/convoflow/services/flow/store"
+
+	sqlitelib "modernc.org/sqlite/lib"
+)
+
+// dbtx is what queries run on: the read pool, or a write transaction.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries implements [store.Tx] on a dbtx.
+type queries struct {
+	db  dbtx
+	now func() time.Time
+}
+
+var _ store.Tx = (*queries)(nil)
+
+// stamp returns t, or the store's clock when t is zero, as stored.
+func (q *queries) stamp(t time.Time) int64 {
+	if t.IsZero() {
+		t = q.now()
+	}
+	return store.TimeToMicros(t)
+}
+
+// jsonArg stores an absent document as NULL.
+func jsonArg(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return string(raw)
+}
+
+// jsonCol scans a nullable JSON column.
+type jsonCol struct{ raw *json.RawMessage }
+
+func (c jsonCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.raw = nil
+	case string:
+		*c.raw = json.RawMessage(v)
+	case []byte:
+		*c.raw = append(json.RawMessage(nil), v...)
+	default:
+		var s sql.NullString
+		if err := s.Scan(v); err != nil {
+			return err
+		}
+		*c.raw = json.RawMessage(s.String)
+	}
+	return nil
+}
+
+// timeCol scans a microsecond column into a UTC time.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(src any) error {
+	var n sql.NullInt64
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c.t = store.MicrosToTime(n.Int64)
+	return nil
+}
+
+func isUnique(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlitelib.SQLITE_CONSTRAINT_UNIQUE || c == sqlitelib.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func isForeignKey(err error) bool {
+	return sqliteCode(err) == sqlitelib.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// nilIfEmpty returns raw as it reads back: an empty document is NULL.
+func nilIfEmpty(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	return raw
+}

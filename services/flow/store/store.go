@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Tx is everything the store can do. [Store] offers it directly, each call
+// its own transaction, and inside [Store.InTx], where all calls commit or
+// roll back together.
+type Tx interface {
+	// CreateFlow stores a new flow as revision 1 (f.Revision is ignored) and
+	// returns it as stored. ErrAlreadyExists when the SID is taken.
+	CreateFlow(ctx context.Context, f Flow) (Flow, error)
+	// GetFlow returns the flow's latest revision.
+	GetFlow(ctx context.Context, sid string) (Flow, error)
+	// ListFlows returns flows, latest revision each, oldest flow first.
+	ListFlows(ctx context.Context, p PageParams) (FlowPage, error)
+	// UpdateFlow saves u as the flow's next revision and returns it.
+	UpdateFlow(ctx context.Context, u FlowUpdate) (Flow, error)
+	// DeleteFlow deletes the flow with all its revisions, executions (and
+	// their steps, timers and sends) and queued events, as Studio deletes a
+	// flow's executions with it.
+	DeleteFlow(ctx context.Context, sid string) error
+	// ListFlowRevisions returns the flow's revisions, newest first.
+	// ErrNotFound when the flow does not exist.
+	ListFlowRevisions(ctx context.Context, flowSID string, p PageParams) (FlowPage, error)
+	// GetFlowRevision returns one revision by number.
+	GetFlowRevision(ctx context.Context, flowSID string, revision int) (Flow, error)
+	// GetLatestPublishedRevision returns the newest published revision, the
+	// one live traffic runs; ErrNotFound when none was ever published.
+	GetLatestPublishedRevision(ctx context.Context, flowSID string) (Flow, error)
+	// GetLatestRevision returns the newest revision, draft or published.
+	GetLatestRevision(ctx context.Context, flowSID string) (Flow, error)
+
+	// CreateExecution stores a new execution (Version 1). ErrNotFound when
+	// the flow revision does not exist; *ActiveExecutionError when e is
+	// active and its flow already has an active execution for the same
+	// conversation or, for REST executions, the same contact;
+	// ErrAlreadyExists when the SID is taken.
+	CreateExecution(ctx context.Context, e Execution) (Execution, error)
+	GetExecution(ctx context.Context, sid string) (Execution, error)
+	// ListExecutions returns a flow's executions, newest first. A flow
+	// without executions (or that does not exist) gives an empty page.
+	ListExecutions(ctx context.Context, p ListExecutionsParams) (ExecutionPage, error)
+	// UpdateExecution applies u if the stored version is u.Version and
+	// returns the execution with its new version. ErrConflict on a version
+	// mismatch; ErrInvalidArgument when u would reactivate an ended
+	// execution.
+	UpdateExecution(ctx context.Context, u ExecutionUpdate) (Execution, error)
+	// DeleteExecution deletes an execution with its steps, timers and sends.
+	DeleteExecution(ctx context.Context, sid string) error
+	// FindActiveExecutionByConversation returns the flow's active execution
+	// in the conversation, or ErrNotFound.
+	FindActiveExecutionByConversation(ctx context.Context, flowSID, conversationSID string) (Execution, error)
+	// FindActiveExecutionByContact returns the flow's active REST execution
+	// (no conversation) for the contact, or ErrNotFound.
+	FindActiveExecutionByContact(ctx context.Context, flowSID, contactChannelAddress string) (Execution, error)
+
+	// AppendStep adds a step to an execution and returns it with its
+	// sequence. ErrNotFound when the execution does not exist;
+	// ErrAlreadyExists when the SID or an explicit sequence is taken.
+	AppendStep(ctx context.Context, s Step) (Step, error)
+	// ListSteps returns an execution's steps in sequence order. ErrNotFound
+	// when the execution does not exist.
+	ListSteps(ctx context.Context, executionSID string, p PageParams) (StepPage, error)
+	// GetStep returns one step.
+	GetStep(ctx context.Context, sid string) (Step, error)
+	// GetStepContext returns one step's context alone.
+	GetStepContext(ctx context.Context, sid string) (json.RawMessage, error)
+
+	// RecordEvent appends e to its conversation's queue as pending, unless
+	// it is a redelivery (same flow and message SID, or same flow and
+	// idempotency token): then it records nothing and returns the original
+	// event (with its status and outcome) and duplicate = true. ErrNotFound
+	// when the flow does not exist.
+	RecordEvent(ctx context.Context, e Event) (ev Event, duplicate bool, err error)
+	// GetEvent returns one event by ID.
+	GetEvent(ctx context.Context, id int64) (Event, error)
+	// NextPendingEvent returns the conversation's pending event with the
+	// lowest sequence, or ErrNotFound when its queue is drained. An event
+	// stays at the head until MarkEventDone, so a crash mid-processing
+	// retries it.
+	NextPendingEvent(ctx context.Context, conversationSID string) (Event, error)
+	// MarkEventDone records the event's outcome and takes it off its queue.
+	// ErrConflict when it is already done.
+	MarkEventDone(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error
+	// PendingConversations lists conversations with pending events, the one
+	// with the oldest pending event first (what a replica scans after a
+	// restart); limit 0 means 100.
+	PendingConversations(ctx context.Context, limit int) ([]string, error)
+	// DeleteDoneEvents deletes done events received before the given time
+	// and returns how many. Redeliveries of a deleted event are no longer
+	// detected, so keep events longer than Twilio retries (hours).
+	DeleteDoneEvents(ctx context.Context, receivedBefore time.Time) (int, error)
+
+	// AcquireLease takes the named lease for owner until now+ttl: when it is
+	// free, expired, or already the owner's (then it is extended).
+	// *LeaseHeldError (ErrConflict) when another owner holds it.
+	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (Lease, error)
+	// RenewLease extends owner's lease to now+ttl. *LeaseHeldError when
+	// another owner holds it (it expired and was taken over); ErrNotFound
+	// when there is none.
+	RenewLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (Lease, error)
+	// ReleaseLease gives up owner's lease. Releasing a lease that does not
+	// exist is not an error; *LeaseHeldError when another owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// ScheduleTimer stores t, replacing the execution's timer of the same
+	// kind (and dropping any claim on it), and returns it with its ID.
+	// ErrNotFound when the execution does not exist.
+	ScheduleTimer(ctx context.Context, t Timer) (Timer, error)
+	// CancelTimers deletes the execution's timers of the kind (every kind
+	// when kind is empty) and returns how many.
+	CancelTimers(ctx context.Context, executionSID, kind string) (int, error)
+	// ClaimDueTimers atomically claims up to p.Limit due timers that are
+	// unclaimed or whose claim expired, earliest first. Two concurrent
+	// claimers never receive the same timer while a claim lasts.
+	ClaimDueTimers(ctx context.Context, p ClaimTimersParams) ([]Timer, error)
+	// DeleteTimer deletes a timer after it fired. owner must be the current
+	// claimer (ErrConflict otherwise: the claim expired and another owner
+	// took it); ErrNotFound when it is gone (cancelled or replaced).
+	DeleteTimer(ctx context.Context, id int64, owner string) error
+
+	// RecordSend records a side effect's result under s.Key. ErrAlreadyExists
+	// when the key is taken; ErrNotFound when the execution does not exist.
+	RecordSend(ctx context.Context, s Send) (Send, error)
+	// GetSend returns the send recorded under key, or ErrNotFound.
+	GetSend(ctx context.Context, key string) (Send, error)
+}
+
+// Store is a FlowService backend.
+type Store interface {
+	Tx
+	// InTx runs fn in one transaction: everything fn does commits together
+	// when it returns nil, and rolls back when it returns an error (returned
+	// unchanged) or panics. The commit is durable when InTx returns. fn must
+	// not retain tx, and must not call the Store itself (only tx) while it
+	// runs.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// Close releases the store's resources.
+	Close() error
+}
