@@ -1,0 +1,51 @@
+// Package liquid renders the Liquid templates of Studio flows: widget
+// properties such as a message body, a split's input, a Run Function
+// parameter or a Set Variables value. It is a thin wrapper over
+// github.com/osteele/liquid that adds what Studio does and the library does
+// not, following ../shared/reference/studio.md §5:
+//
+//   - Lax rendering. Undefined variables, and properties of them, render as
+//     the empty string. Unknown filters are a render error, not a parse
+//     error, because the library resolves filters when it evaluates them.
+//   - Objects and arrays render as compact JSON without HTML escaping
+//     ({{widgets.fn.parsed}} gives {"a":1}), where the library would print
+//     Go's map[a:1] or run the items together. Numbers print as JavaScript
+//     prints them: 3 rather than 3.0, 14155550100 rather than 1.4155550100e+10.
+//     A number that reaches a string filter (append, for example) is still
+//     formatted by the library.
+//   - Twilio's to_json filter, the Shopify filters the library lacks
+//     (at_least, at_most, sum, where, remove_last, replace_last,
+//     base64_encode and the other base64 filters), and Shopify's behaviour
+//     for size of an object (its key count), capitalize (rest lower-cased),
+//     divided_by (integer division only for integers, rounding down) and
+//     truncate, truncatewords and slice (which must not panic on negative
+//     lengths).
+//   - A date filter on an injected clock and time zone. "now" and "today"
+//     both mean [Options.Now] (as in Shopify, "today" is not midnight);
+//     output, and input without a zone, use [Options.Location], by default
+//     America/Los_Angeles because Studio documents PST. Numbers and digit
+//     strings are Unix seconds. As in Shopify, an input that is not a date,
+//     or a call without a format, returns the input unchanged.
+//   - Studio's limits. Output over 16 KB ([MaxOutputBytes]) fails with
+//     [ErrOutputTooLarge]. A loop reaching its 16th iteration fails with
+//     [ErrLoopLimit]: Studio documents that loops are "restricted to 15
+//     iterations" but not how; failing is the project's choice, because
+//     silently dropping items would send users a message with part of a list
+//     missing and nothing in the logs. The limit counts iterations actually
+//     run, so limit: and break keep a loop over a longer array legal. All
+//     loops of one render together may run [MaxRenderIterations], and no
+//     intermediate string may pass 256 KiB, so that a template cannot hang
+//     or exhaust the engine; Studio documents neither.
+//   - The include tag, which reads files from disk, is refused at parse time;
+//     cycle is replaced by a version that cannot panic.
+//
+// Templates are parsed once: a bounded, concurrency-safe cache maps template
+// source to its compiled tree (and to its parse error, so a broken template
+// is not re-parsed either). Strings with neither "{{" nor "{%" never reach
+// the library. Any panic inside the library is recovered and returned as
+// [ErrInternal].
+//
+// Measured on the 2-core development machine (go test -bench
+// BenchmarkRender -benchtime=2s): see the figures in the package's
+// benchmark comments in liquid_test.go.
+package liquid
