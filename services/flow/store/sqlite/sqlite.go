@@ -138,23 +138,27 @@ func (s *Store) Close() error {
 }
 
 // InTx implements [store.Store].
-func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) (err error) {
+func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
+	finished := false
 	defer func() {
-		if p := recover(); p != nil {
+		// fn panicked or called runtime.Goexit (t.Fatal): release the
+		// writer connection, or every later write would wait forever.
+		if !finished {
 			tx.Rollback()
-			panic(p)
 		}
 	}()
 	if err := fn(&queries{db: tx, now: s.now}); err != nil {
+		finished = true
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
 		}
 		return err
 	}
+	finished = true
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
