@@ -2,8 +2,18 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/convoflow/convoflow/services/flow/store"
 	"github.com/convoflow/convoflow/services/flow/store/storetest"
@@ -33,4 +43,275 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkHotPath(b *testing.B) {
 	storetest.BenchmarkHotPath(b, newTestStore)
+}
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+const (
+	flowSID = "FW00000000000000000000000000000001"
+	execSID = "FN00000000000000000000000000000001"
+	stepSID = "FT00000000000000000000000000000001"
+)
+
+func TestOpenCreatesParentDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "flow.db")
+	openTest(t, path)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRelativePath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s := openTest(t, filepath.Join(".data", "flow db?.sqlite"))
+	if _, err := s.CreateFlow(t.Context(), store.Flow{SID: flowSID, FriendlyName: "f", Status: store.FlowStatusDraft}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(".data", "flow db?.sqlite")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRejectsNonFiles(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory"} {
+		t.Run(path, func(t *testing.T) {
+			_, err := Open(t.Context(), path, Options{})
+			if !errors.Is(err, store.ErrInvalidArgument) {
+				t.Fatalf("Open(%q) = %v, want ErrInvalidArgument", path, err)
+			}
+		})
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "flow.db"))
+	for _, tc := range []struct {
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{s.w, "journal_mode", "wal"},
+		{s.w, "synchronous", "2"}, // FULL
+		{s.w, "foreign_keys", "1"},
+		{s.w, "busy_timeout", "10000"},
+		{s.w, "query_only", "0"},
+		{s.r, "journal_mode", "wal"},
+		{s.r, "foreign_keys", "1"},
+		{s.r, "query_only", "1"},
+	} {
+		var got string
+		if err := tc.db.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("PRAGMA %s = %q, want %q", tc.pragma, got, tc.want)
+		}
+	}
+	// The read pool refuses writes.
+	if _, err := s.r.ExecContext(t.Context(), `DELETE FROM flows`); err == nil {
+		t.Error("write through the read pool succeeded")
+	}
+}
+
+func TestMigrationsAppliedOnce(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "flow.db")
+	var first []int64
+	for i := range 3 {
+		s, err := Open(t.Context(), path, Options{Now: func() time.Time { return t0.Add(time.Duration(i) * time.Hour) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.r.QueryContext(t.Context(), `SELECT version, apply_time FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var versions, applied []int64
+		for rows.Next() {
+			var v, at int64
+			if err := rows.Scan(&v, &at); err != nil {
+				t.Fatal(err)
+			}
+			versions, applied = append(versions, v), append(applied, at)
+		}
+		rows.Close()
+		if len(versions) != len(ms) {
+			t.Fatalf("open %d: %d migrations recorded, want %d", i, len(versions), len(ms))
+		}
+		for j, m := range ms {
+			if versions[j] != int64(m.version) {
+				t.Errorf("migration %d has version %d, want %d", j, versions[j], m.version)
+			}
+		}
+		if i == 0 {
+			first = applied
+		} else if !slices.Equal(first, applied) {
+			t.Errorf("open %d re-applied migrations: apply times %v, first %v", i, applied, first)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMigrationFilesWellFormed(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		if m.version != i+1 {
+			t.Errorf("migration %s has version %d, want %d (no gaps)", m.name, m.version, i+1)
+		}
+	}
+}
+
+// TestReopenKeepsEverything writes one of each record, closes the store
+// (as a restart would), reopens the same file and reads everything back.
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flow.db")
+	ctx := t.Context()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		flow   store.Flow
+		exec   store.Execution
+		step   store.Step
+		ev     store.Event
+		timer  store.Timer
+		send   store.Send
+		pendEv store.Event
+	)
+	err = s.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		if flow, err = tx.CreateFlow(ctx, store.Flow{SID: flowSID, FriendlyName: "f", Status: store.FlowStatusPublished,
+			Definition: json.RawMessage(`{"states":[]}`), CreateTime: t0}); err != nil {
+			return err
+		}
+		if exec, err = tx.CreateExecution(ctx, store.Execution{SID: execSID, FlowSID: flowSID, FlowRevision: 1,
+			ConversationSID: "CH1", Status: store.ExecutionStatusActive, State: json.RawMessage(`{"w":1}`), CreateTime: t0}); err != nil {
+			return err
+		}
+		if step, err = tx.AppendStep(ctx, store.Step{SID: stepSID, ExecutionSID: execSID, Name: "incomingConversationMessage",
+			Context: json.RawMessage(`{}`), CreateTime: t0}); err != nil {
+			return err
+		}
+		if ev, _, err = tx.RecordEvent(ctx, store.Event{ConversationSID: "CH1", FlowSID: flowSID, MessageSID: "IM1", ReceiveTime: t0}); err != nil {
+			return err
+		}
+		if err := tx.MarkEventDone(ctx, ev.ID, json.RawMessage(`{"ok":true}`), t0); err != nil {
+			return err
+		}
+		if pendEv, _, err = tx.RecordEvent(ctx, store.Event{ConversationSID: "CH1", FlowSID: flowSID, MessageSID: "IM2", ReceiveTime: t0}); err != nil {
+			return err
+		}
+		if timer, err = tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: execSID, Kind: store.TimerKindWaitTimeout, FireTime: t0.Add(time.Hour), CreateTime: t0}); err != nil {
+			return err
+		}
+		if send, err = tx.RecordSend(ctx, store.Send{Key: stepSID, ExecutionSID: execSID, Result: json.RawMessage(`{"sid":"IM3"}`), CreateTime: t0}); err != nil {
+			return err
+		}
+		_, err = tx.AcquireLease(ctx, "conversation:CH1", "replica-1", t0, time.Hour)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, path)
+	check := func(what string, want, got any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s after reopen (-want +got):\n%s", what, d)
+		}
+	}
+	gotFlow, err := s.GetFlow(ctx, flowSID)
+	check("flow", flow, gotFlow, err)
+	gotExec, err := s.FindActiveExecutionByConversation(ctx, flowSID, "CH1")
+	check("execution", exec, gotExec, err)
+	gotStep, err := s.GetStep(ctx, stepSID)
+	check("step", step, gotStep, err)
+	gotSend, err := s.GetSend(ctx, stepSID)
+	check("send", send, gotSend, err)
+	gotEv, dup, err := s.RecordEvent(ctx, store.Event{ConversationSID: "CH1", FlowSID: flowSID, MessageSID: "IM1"})
+	if !dup {
+		t.Error("redelivery after restart not detected")
+	}
+	ev.Status, ev.Outcome, ev.DoneTime = store.EventStatusDone, json.RawMessage(`{"ok":true}`), t0
+	check("done event", ev, gotEv, err)
+	gotPend, err := s.NextPendingEvent(ctx, "CH1")
+	check("pending event", pendEv, gotPend, err)
+	pending, err := s.PendingConversations(ctx, 0)
+	check("pending conversations", []string{"CH1"}, pending, err)
+	claimed, err := s.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: t0.Add(time.Hour), Owner: "replica-2", LeaseDuration: time.Minute})
+	timer.ClaimOwner, timer.ClaimExpireTime = "replica-2", t0.Add(time.Hour+time.Minute)
+	check("timer", []store.Timer{timer}, claimed, err)
+	_, err = s.AcquireLease(ctx, "conversation:CH1", "replica-2", t0.Add(time.Minute), time.Hour)
+	var held *store.LeaseHeldError
+	if !errors.As(err, &held) || held.Owner != "replica-1" {
+		t.Errorf("lease after restart: %v, want held by replica-1", err)
+	}
+}
+
+// TestTwoProcessesShareAFile opens the same file twice, as two replicas
+// would, and lets both claim timers concurrently: SQLite's file lock
+// serialises their writes and no timer is claimed twice.
+func TestTwoProcessesShareAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flow.db")
+	a, b := openTest(t, path), openTest(t, path)
+	ctx := t.Context()
+	if _, err := a.CreateFlow(ctx, store.Flow{SID: flowSID, FriendlyName: "f", Status: store.FlowStatusPublished}); err != nil {
+		t.Fatal(err)
+	}
+	const timers = 40
+	for i := range timers {
+		sid := fmt.Sprintf("FN%032x", i+1)
+		if _, err := b.CreateExecution(ctx, store.Execution{SID: sid, FlowSID: flowSID, FlowRevision: 1,
+			ConversationSID: fmt.Sprintf("CH%d", i), Status: store.ExecutionStatusActive}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ScheduleTimer(ctx, store.Timer{ExecutionSID: sid, Kind: store.TimerKindWaitTimeout, FireTime: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for owner, s := range map[string]*Store{"a": a, "b": b} {
+		wg.Go(func() {
+			for {
+				batch, err := s.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: t0, Owner: owner, LeaseDuration: time.Hour, Limit: 3})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(batch) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, tm := range batch {
+					if prev, ok := seen[tm.ID]; ok {
+						t.Errorf("timer %d claimed by %s and %s", tm.ID, prev, owner)
+					}
+					seen[tm.ID] = owner
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != timers {
+		t.Errorf("claimed %d timers, want %d", len(seen), timers)
+	}
 }
