@@ -1,0 +1,444 @@
+package conversations
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// Conversation states.
+const (
+	StateActive   = "active"
+	StateInactive = "inactive"
+	StateClosed   = "closed"
+)
+
+// Service is a Conversation Service (IS). The default service is created at
+// start so that every conversation has a chat_service_sid.
+type Service struct {
+	Sid          string
+	AccountSid   string
+	FriendlyName string
+	DateCreated  time.Time
+	DateUpdated  time.Time
+	// Webhooks is the service-level webhook configuration
+	// (/v1/Services/{IS}/Configuration/Webhooks).
+	Webhooks WebhookConfig
+}
+
+// WebhookConfig is an account- or service-level webhook configuration.
+type WebhookConfig struct {
+	Method         string // GET or POST
+	Filters        []string
+	PreWebhookURL  string
+	PostWebhookURL string
+	Target         string // webhook or flex (account level only)
+}
+
+// Configuration is the account configuration (/v1/Configuration).
+type Configuration struct {
+	DefaultChatServiceSid      string
+	DefaultMessagingServiceSid string
+	DefaultInactiveTimer       string // ISO-8601 duration, "" when unset
+	DefaultClosedTimer         string
+}
+
+// Conversation is a conversation (CH) as stored by the fake.
+type Conversation struct {
+	Sid                 string
+	AccountSid          string
+	ChatServiceSid      string
+	MessagingServiceSid string
+	FriendlyName        string // "" renders as null
+	UniqueName          string // "" renders as null
+	Attributes          string
+	State               string
+	DateCreated         time.Time
+	DateUpdated         time.Time
+	TimerInactive       time.Duration // 0 = no timer
+	TimerClosed         time.Duration
+	DateInactive        time.Time // when the inactive timer fires; zero = none
+	DateClosed          time.Time
+	EmailAddress        string // Bindings.Email.Address
+	EmailName           string
+	CreatedBy           string // "system" for REST creates, the sender's address for autocreated ones
+}
+
+// MessagingBinding is how a non-chat participant is reached.
+type MessagingBinding struct {
+	Type             string // sms or whatsapp
+	Address          string
+	ProxyAddress     string
+	ProjectedAddress string
+}
+
+// Participant is a conversation participant (MB).
+type Participant struct {
+	Sid                  string
+	AccountSid           string
+	ConversationSid      string
+	ChatServiceSid       string
+	Identity             string            // "" for non-chat participants
+	Binding              *MessagingBinding // nil for chat participants
+	Attributes           string
+	RoleSid              string
+	DateCreated          time.Time
+	DateUpdated          time.Time
+	LastReadMessageIndex *int
+	LastReadTimestamp    string
+}
+
+// NonChat reports whether the participant is reached over a channel (SMS,
+// WhatsApp) rather than through the client SDK.
+func (p Participant) NonChat() bool { return p.Binding != nil && p.Binding.Address != "" }
+
+// Media describes a message's media item.
+type Media struct {
+	Sid         string `json:"sid"`
+	Size        int    `json:"size"`
+	ContentType string `json:"content_type"`
+	Filename    string `json:"filename"`
+}
+
+// Message is a conversation message (IM).
+type Message struct {
+	Sid              string
+	AccountSid       string
+	ConversationSid  string
+	ChatServiceSid   string
+	Index            int
+	Author           string
+	Body             string
+	Media            []Media
+	Attributes       string
+	ParticipantSid   string // "" for system messages
+	DateCreated      time.Time
+	DateUpdated      time.Time
+	ContentSid       string
+	ContentVariables string
+	Subject          string
+	// Source is the origin reported in webhooks: API, SMS or WHATSAPP.
+	Source   string
+	Receipts []Receipt
+}
+
+// Receipt is a delivery receipt (DY) for one non-chat recipient of a message.
+type Receipt struct {
+	Sid               string
+	AccountSid        string
+	ConversationSid   string
+	ChatServiceSid    string
+	MessageSid        string
+	ChannelMessageSid string
+	ParticipantSid    string
+	Status            string
+	ErrorCode         int
+	DateCreated       time.Time
+	DateUpdated       time.Time
+}
+
+// ScopedWebhook is a conversation-scoped webhook (WH).
+type ScopedWebhook struct {
+	Sid             string
+	AccountSid      string
+	ConversationSid string
+	ChatServiceSid  string
+	Target          string // webhook, trigger or studio
+	URL             string
+	Method          string // get or post
+	Filters         []string
+	Triggers        []string
+	FlowSid         string
+	ReplayAfter     *int
+	// Retries is how often a failed delivery is retried (1 unless set by
+	// AutoCreation.StudioRetryCount).
+	Retries     int
+	DateCreated time.Time
+	DateUpdated time.Time
+}
+
+// AutoCreation is the auto-creation part of an address configuration.
+type AutoCreation struct {
+	Enabled                bool
+	Type                   string // webhook, studio or default
+	ConversationServiceSid string
+	WebhookURL             string
+	WebhookMethod          string
+	WebhookFilters         []string
+	StudioFlowSid          string
+	StudioRetryCount       *int
+}
+
+// AddressConfiguration is an address configuration (IG).
+type AddressConfiguration struct {
+	Sid            string
+	AccountSid     string
+	Type           string
+	Address        string
+	FriendlyName   string
+	AddressCountry string
+	AutoCreation   AutoCreation
+	DateCreated    time.Time
+	DateUpdated    time.Time
+}
+
+// OutboundMessage is a message the fake "sent" to a phone: one per non-chat
+// recipient of a conversation message.
+type OutboundMessage struct {
+	Sid             string // SM… (sms) or WA… (whatsapp): the receipt's channel_message_sid
+	Channel         string // sms or whatsapp
+	From            string // the participant's proxy address
+	To              string // the participant's address
+	Body            string
+	Media           []Media
+	ConversationSid string
+	MessageSid      string
+	ParticipantSid  string
+	ReceiptSid      string
+	DateCreated     time.Time
+}
+
+// conversation is the stored record with its children in creation order.
+type conversation struct {
+	Conversation
+	participants []*Participant
+	messages     []*Message
+	webhooks     []*ScopedWebhook
+	nextIndex    int
+}
+
+// state is everything the fake knows; Server.mu guards it.
+type state struct {
+	rng            *rand.Rand
+	services       map[string]*Service
+	serviceOrder   []string
+	defaultService string
+	config         Configuration
+	webhooks       WebhookConfig
+	conversations  map[string]*conversation
+	convOrder      []string
+	uniqueNames    map[string]string // chat service sid + "\x00" + unique name → CH
+	bindings       map[string]string // address + "\x00" + proxy address → CH (non-closed only)
+	addresses      map[string]*AddressConfiguration
+	addressOrder   []string
+	outbox         []OutboundMessage
+}
+
+// newState builds the initial state: the default service and configuration.
+// SIDs come from a generator seeded with seed, so equal seeds give equal SIDs.
+func newState(seed uint64, accountSid string, now time.Time) *state {
+	st := &state{
+		rng:           rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		services:      map[string]*Service{},
+		conversations: map[string]*conversation{},
+		uniqueNames:   map[string]string{},
+		bindings:      map[string]string{},
+		addresses:     map[string]*AddressConfiguration{},
+	}
+	svc := &Service{Sid: st.newSid("IS"), AccountSid: accountSid, FriendlyName: "Default Conversations Service", DateCreated: now, DateUpdated: now}
+	st.addService(svc)
+	st.defaultService = svc.Sid
+	st.config = Configuration{DefaultChatServiceSid: svc.Sid, DefaultMessagingServiceSid: st.newSid("MG")}
+	st.webhooks = WebhookConfig{Method: "POST", Target: "webhook"}
+	return st
+}
+
+// addService stores svc; the long-tail Services resource uses it too.
+func (st *state) addService(svc *Service) {
+	st.services[svc.Sid] = svc
+	st.serviceOrder = append(st.serviceOrder, svc.Sid)
+}
+
+// newSid returns prefix followed by 32 lower-case hex digits.
+func (st *state) newSid(prefix string) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], st.rng.Uint64())
+	binary.BigEndian.PutUint64(b[8:], st.rng.Uint64())
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func bindingKey(address, proxy string) string { return address + "\x00" + proxy }
+func uniqueKey(svc, name string) string       { return svc + "\x00" + name }
+
+// lookupConversation finds a conversation of service svc by CH sid or unique name.
+func (st *state) lookupConversation(svc, sidOrName string) *conversation {
+	if c, ok := st.conversations[sidOrName]; ok && c.ChatServiceSid == svc {
+		return c
+	}
+	if sid, ok := st.uniqueNames[uniqueKey(svc, sidOrName)]; ok {
+		return st.conversations[sid]
+	}
+	return nil
+}
+
+// applyTimers moves c along active → inactive → closed when its timers have
+// fired by now. Timers are evaluated lazily, whenever the conversation is
+// touched, so a test clock drives them deterministically.
+func (st *state) applyTimers(c *conversation, now time.Time) {
+	if c.State == StateClosed {
+		return
+	}
+	if !c.DateClosed.IsZero() && !now.Before(c.DateClosed) {
+		st.setState(c, StateClosed, c.DateClosed)
+		return
+	}
+	if c.State == StateActive && !c.DateInactive.IsZero() && !now.Before(c.DateInactive) {
+		c.State = StateInactive
+		c.DateUpdated = c.DateInactive
+	}
+}
+
+// setState changes c's state and keeps the binding index consistent: a
+// closed conversation releases its participants' bindings.
+func (st *state) setState(c *conversation, to string, now time.Time) {
+	if c.State == to {
+		return
+	}
+	c.State = to
+	c.DateUpdated = now
+	switch to {
+	case StateClosed:
+		c.DateInactive, c.DateClosed = time.Time{}, time.Time{}
+		for _, p := range c.participants {
+			st.releaseBinding(c.Sid, p)
+		}
+	case StateActive:
+		st.restartTimers(c, now)
+	}
+}
+
+// restartTimers recomputes the absolute timer dates from now; activity in a
+// conversation restarts them.
+func (st *state) restartTimers(c *conversation, now time.Time) {
+	c.DateInactive, c.DateClosed = time.Time{}, time.Time{}
+	if c.TimerInactive > 0 {
+		c.DateInactive = now.Add(c.TimerInactive)
+	}
+	if c.TimerClosed > 0 {
+		c.DateClosed = now.Add(c.TimerClosed)
+	}
+}
+
+// bindingHolder returns the non-closed conversation holding (address, proxy), if any.
+func (st *state) bindingHolder(address, proxy string, now time.Time) *conversation {
+	sid, ok := st.bindings[bindingKey(address, proxy)]
+	if !ok {
+		return nil
+	}
+	c := st.conversations[sid]
+	if c == nil {
+		delete(st.bindings, bindingKey(address, proxy))
+		return nil
+	}
+	st.applyTimers(c, now)
+	if c.State == StateClosed {
+		return nil
+	}
+	return c
+}
+
+func (st *state) holdBinding(convSid string, p *Participant) {
+	if p.NonChat() {
+		st.bindings[bindingKey(p.Binding.Address, p.Binding.ProxyAddress)] = convSid
+	}
+}
+
+func (st *state) releaseBinding(convSid string, p *Participant) {
+	if !p.NonChat() {
+		return
+	}
+	k := bindingKey(p.Binding.Address, p.Binding.ProxyAddress)
+	if st.bindings[k] == convSid {
+		delete(st.bindings, k)
+	}
+}
+
+// deleteConversation removes c and everything that indexes it.
+func (st *state) deleteConversation(c *conversation) {
+	for _, p := range c.participants {
+		st.releaseBinding(c.Sid, p)
+	}
+	if c.UniqueName != "" {
+		delete(st.uniqueNames, uniqueKey(c.ChatServiceSid, c.UniqueName))
+	}
+	delete(st.conversations, c.Sid)
+	st.convOrder = slices.DeleteFunc(st.convOrder, func(s string) bool { return s == c.Sid })
+}
+
+// findParticipant finds a participant of c by MB sid or identity.
+func (c *conversation) findParticipant(sidOrIdentity string) *Participant {
+	for _, p := range c.participants {
+		if p.Sid == sidOrIdentity || (p.Identity != "" && p.Identity == sidOrIdentity) {
+			return p
+		}
+	}
+	return nil
+}
+
+func (c *conversation) findMessage(sid string) *Message {
+	for _, m := range c.messages {
+		if m.Sid == sid {
+			return m
+		}
+	}
+	return nil
+}
+
+func (c *conversation) findWebhook(sid string) *ScopedWebhook {
+	for _, w := range c.webhooks {
+		if w.Sid == sid {
+			return w
+		}
+	}
+	return nil
+}
+
+// Copies handed to accessors so callers never share memory with the store.
+
+func (p *Participant) clone() Participant {
+	cp := *p
+	if p.Binding != nil {
+		b := *p.Binding
+		cp.Binding = &b
+	}
+	if p.LastReadMessageIndex != nil {
+		i := *p.LastReadMessageIndex
+		cp.LastReadMessageIndex = &i
+	}
+	return cp
+}
+
+func (m *Message) clone() Message {
+	cp := *m
+	cp.Media = slices.Clone(m.Media)
+	cp.Receipts = slices.Clone(m.Receipts)
+	return cp
+}
+
+func (w *ScopedWebhook) clone() ScopedWebhook {
+	cp := *w
+	cp.Filters = slices.Clone(w.Filters)
+	cp.Triggers = slices.Clone(w.Triggers)
+	if w.ReplayAfter != nil {
+		i := *w.ReplayAfter
+		cp.ReplayAfter = &i
+	}
+	return cp
+}
+
+func (a *AddressConfiguration) clone() AddressConfiguration {
+	cp := *a
+	cp.AutoCreation.WebhookFilters = slices.Clone(a.AutoCreation.WebhookFilters)
+	if a.AutoCreation.StudioRetryCount != nil {
+		n := *a.AutoCreation.StudioRetryCount
+		cp.AutoCreation.StudioRetryCount = &n
+	}
+	return cp
+}
+
+func (w WebhookConfig) clone() WebhookConfig {
+	w.Filters = slices.Clone(w.Filters)
+	return w
+}
