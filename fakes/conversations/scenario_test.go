@@ -132,7 +132,7 @@ func TestSDKMessagesPaging(t *testing.T) {
 	}
 	const n = 11
 	for i := range n {
-		m, err := api.CreateConversationMessage(*conv.Sid, (&convapi.CreateConversationMessageParams{}).SetBody("message " + string(rune('a'+i))))
+		m, err := api.CreateConversationMessage(*conv.Sid, (&convapi.CreateConversationMessageParams{}).SetBody("message "+string(rune('a'+i))))
 		if err != nil {
 			t.Fatal(err)
 		}
