@@ -10,6 +10,9 @@ import (
 type cacheEntry struct {
 	root render.Node
 	err  error
+	// loops tells Render to set up the per-render loop budget; templates
+	// without loops skip that copy of the bindings.
+	loops bool
 }
 
 // templateCache maps template source to its parse result. Reads take only

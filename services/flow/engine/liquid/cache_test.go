@@ -26,7 +26,7 @@ func TestCacheParsesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first != again {
+	if first.root != again.root {
 		t.Error("the template was parsed again")
 	}
 	if n := r.cache.len(); n != 1 {

@@ -45,7 +45,12 @@
 // the library. Any panic inside the library is recovered and returned as
 // [ErrInternal].
 //
-// Measured on the 2-core development machine (go test -bench
-// BenchmarkRender -benchtime=2s): see the figures in the package's
-// benchmark comments in liquid_test.go.
+// Measured with go test -bench BenchmarkRender -benchtime=2s on the shared
+// 2-core development machine (figures vary by about ±30% with its load): a
+// cached two-variable message body renders in about 5.5 µs (25 allocations);
+// a heavy body with a loop over a parsed function response, five filters and
+// JSON output in 37–55 µs (168 allocations); text without markup in 60 ns
+// with no allocation; the same heavy body without the cache (parse, rewrite
+// and render) in 0.65–1 ms, which is what the cache saves. Nearly all the
+// render time is the library's reflection-based evaluation.
 package liquid

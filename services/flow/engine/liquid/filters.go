@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -280,11 +279,33 @@ var dateLayouts = []string{
 	"02 Jan 2006",
 }
 
-// strftimeWidth finds the field widths of a strftime format, which
+// maxStrftimeWidth bounds the field widths of a strftime format, which
 // tuesday pads with fmt: "%999999999Y" would allocate a gigabyte.
-var strftimeWidth = regexp.MustCompile(`%(?:[-_^#0]|:{1,3})?(\d+)`)
-
 const maxStrftimeWidth = 64
+
+// strftimeWidthOK reports whether every field width in format (the digits
+// after "%" and its optional flags, as tuesday reads them) is at most
+// maxStrftimeWidth. It is a plain scan because it runs on every date call.
+func strftimeWidthOK(format string) bool {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(format) && strings.IndexByte("-_^#0:", format[j]) >= 0 {
+			j++
+		}
+		width := 0
+		for ; j < len(format) && format[j] >= '0' && format[j] <= '9'; j++ {
+			width = width*10 + int(format[j]-'0')
+			if width > maxStrftimeWidth {
+				return false
+			}
+		}
+		i = j - 1
+	}
+	return true
+}
 
 // dateFilter formats a time with a Ruby strftime format in the renderer's
 // location. The input may be a time, "now" or "today" (the injected
@@ -297,10 +318,8 @@ func (r *Renderer) dateFilter(v any, format func(string) string) (any, error) {
 	if !ok || f == "" {
 		return v, nil
 	}
-	for _, m := range strftimeWidth.FindAllStringSubmatch(f, -1) {
-		if w, err := strconv.Atoi(m[1]); err != nil || w > maxStrftimeWidth {
-			return nil, fmt.Errorf("date: field width %s is larger than %d", m[1], maxStrftimeWidth)
-		}
+	if !strftimeWidthOK(f) {
+		return nil, fmt.Errorf("date: a field width in %q is larger than %d", f, maxStrftimeWidth)
 	}
 	return tuesday.Strftime(f, t.In(r.loc))
 }

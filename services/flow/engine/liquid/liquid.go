@@ -157,7 +157,7 @@ func (r *Renderer) Render(src string, vars map[string]any) (out string, err erro
 		}
 		return src, nil
 	}
-	root, err := r.parse(src)
+	tpl, err := r.parse(src)
 	if err != nil {
 		return "", err
 	}
@@ -169,13 +169,18 @@ func (r *Renderer) Render(src string, vars map[string]any) (out string, err erro
 		}
 	}()
 
-	scope := make(map[string]any, len(vars)+1)
-	for k, v := range vars {
-		scope[k] = v
+	// The library copies the bindings before rendering, so vars is never
+	// written to.
+	scope := vars
+	if tpl.loops {
+		scope = make(map[string]any, len(vars)+1)
+		for k, v := range vars {
+			scope[k] = v
+		}
+		scope[stateKey] = &renderState{}
 	}
-	scope[stateKey] = &renderState{}
 	w := limitWriter{max: MaxOutputBytes}
-	if rerr := render.Render(root, &w, scope, r.cfg); rerr != nil {
+	if rerr := render.Render(tpl.root, &w, scope, r.cfg); rerr != nil {
 		return "", &TemplateError{src, &libraryError{rerr, rootCause(rerr)}}
 	}
 	if w.overflow {
@@ -195,23 +200,43 @@ func (r *Renderer) Check(src string) error {
 	return err
 }
 
-func (r *Renderer) parse(src string) (render.Node, error) {
+func (r *Renderer) parse(src string) (cacheEntry, error) {
 	if e, ok := r.cache.get(src); ok {
-		return e.root, e.err
+		return e, e.err
 	}
-	root, perr := r.cfg.Compile(src, parser.SourceLoc{})
-	var err error
-	if perr != nil {
-		root = nil
-		err = &TemplateError{src, &libraryError{perr, ErrSyntax}}
-	} else if terr := r.rewrite(root); terr != nil {
-		root = nil
-		err = &TemplateError{src, &libraryError{terr, ErrSyntax}}
+	e := cacheEntry{}
+	root, err := r.compile(src)
+	if err == nil {
+		var rw rewriter
+		err = rw.rewrite(r, root)
+		e.loops = rw.loops
+	}
+	if err != nil {
+		e.err = &TemplateError{src, &libraryError{err, ErrSyntax}}
+	} else {
+		e.root = root
 	}
 	// Parse failures are cached too: a flow that fails validation should
 	// not be re-parsed on every message if it runs anyway.
-	r.cache.put(src, cacheEntry{root, err})
-	return root, err
+	r.cache.put(src, e)
+	return e, e.err
+}
+
+// compile parses src with the library, turning a parser panic into an
+// error: the library's scanner panics on some inputs, such as an integer
+// literal too large for int64, and a template it cannot parse is a syntax
+// error whichever way the parser gives up.
+func (r *Renderer) compile(src string) (root render.Node, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			root, err = nil, fmt.Errorf("the parser failed: %v", p)
+		}
+	}()
+	root, perr := r.cfg.Compile(src, parser.SourceLoc{})
+	if perr != nil {
+		return nil, perr
+	}
+	return root, nil
 }
 
 // libraryError carries an osteele/liquid error, whose own chain uses

@@ -179,6 +179,7 @@ func TestRender(t *testing.T) {
 		{"date_unix_string", "{{ '86400' | date: '%Y-%m-%d' }}", "1970-01-01"},
 		{"date_zoneless_input", "{{ '2024-03-10 09:15' | date: '%H:%M %z' }}", "09:15 -0700"},
 		{"date_not_a_date", "{{ 'soon' | date: '%Y' }}", "soon"},
+		{"date_width_flags", "{{ 'now' | date: '%-d/%-m %3N %06Y' }}", "4/7 000 002024"},
 		{"date_no_format", "{{ '2024-01-02' | date }}", "2024-01-02"},
 		{"date_undefined", "[{{ nope | date: '%Y' }}]", "[]"},
 	}
@@ -228,6 +229,9 @@ func TestRenderErrors(t *testing.T) {
 		{"unknown_tag", "{% bogus %}", liquid.ErrSyntax, "bogus"},
 		{"bad_expression", "{{ a | }}", liquid.ErrSyntax, ""},
 		{"include_refused", "{% include 'secrets.txt' %}", liquid.ErrSyntax, "include"},
+		// Found by FuzzRender: inputs on which the library itself panics.
+		{"integer_literal_overflow", "{{ 100000000000000000000000000000 }}", liquid.ErrSyntax, "parser failed"},
+		{"statement_selector_in_markup", "{%case {%when 0%}{%endcase%}", liquid.ErrSyntax, "invalid markup"},
 
 		{"loop_16_iterations", "{% for i in (1..16) %}{{i}}{% endfor %}", liquid.ErrLoopLimit, "for i in (1..16)"},
 		{"loop_over_array", "{% for i in items %}.{% endfor %}", liquid.ErrLoopLimit, "20 items"},
@@ -239,6 +243,7 @@ func TestRenderErrors(t *testing.T) {
 		{"doubling_string", "{% assign s = big %}{% for i in (1..15) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}", liquid.ErrOutputTooLarge, ""},
 		{"doubling_capture", "{% assign s = big %}{% for i in (1..15) %}{% capture s %}{{s}}{{s}}{% endcapture %}{% endfor %}{{ s | size }}", liquid.ErrOutputTooLarge, ""},
 		{"date_width_bomb", "{{ 'now' | date: '%999999999Y' }}", nil, "width"},
+		{"date_width_bomb_flags", "{{ 'now' | date: '%Y %-065d' }}", nil, "width"},
 
 		{"undefined_filter", "{{ big | no_such_filter }}", nil, "no_such_filter"},
 		{"division_by_zero", "{{ 1 | divided_by: 0 }}", nil, "division by zero"},
@@ -416,6 +421,15 @@ func BenchmarkRender(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := r.Render(src, vars); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("simple_cached", func(b *testing.B) {
+		// The most common widget property: a couple of variables.
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Render("Hi {{contact.channel.address}}, you said: {{trigger.conversation.Body}}", vars); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 
 	"github.com/osteele/liquid/expressions"
 	"github.com/osteele/liquid/parser"
@@ -36,22 +37,32 @@ type renderState struct {
 	iterations int
 }
 
+// rewriter walks one template's tree.
+type rewriter struct {
+	// loops records whether the template has a loop.
+	loops bool
+}
+
 // rewrite swaps output nodes and guards loops throughout the tree.
-func (r *Renderer) rewrite(n render.Node) error {
+func (rw *rewriter) rewrite(r *Renderer, n render.Node) error {
 	switch n := n.(type) {
 	case *render.SeqNode:
-		return r.rewriteList(n.Children)
+		return rw.rewriteList(r, n.Children)
 	case *render.BlockNode:
-		if err := r.rewriteList(n.Body); err != nil {
+		if err := checkArgs(n.Token); err != nil {
+			return err
+		}
+		if err := rw.rewriteList(r, n.Body); err != nil {
 			return err
 		}
 		for _, c := range n.Clauses {
-			if err := r.rewrite(c); err != nil {
+			if err := rw.rewrite(r, c); err != nil {
 				return err
 			}
 		}
 		if n.Name == "for" || n.Name == "tablerow" {
 			// Only the body iterates; an else clause runs for an empty loop.
+			rw.loops = true
 			guard, err := r.guardNode(n)
 			if err != nil {
 				return err
@@ -62,11 +73,21 @@ func (r *Renderer) rewrite(n render.Node) error {
 	return nil
 }
 
-func (r *Renderer) rewriteList(nodes []render.Node) error {
+func (rw *rewriter) rewriteList(r *Renderer, nodes []render.Node) error {
 	for i, child := range nodes {
+		switch n := child.(type) {
+		case *render.TagNode:
+			if err := checkArgs(n.Token); err != nil {
+				return err
+			}
+		case *render.ObjectNode:
+			if err := checkArgs(n.Token); err != nil {
+				return err
+			}
+		}
 		obj, ok := child.(*render.ObjectNode)
 		if !ok {
-			if err := r.rewrite(child); err != nil {
+			if err := rw.rewrite(r, child); err != nil {
 				return err
 			}
 			if b, ok := child.(*render.BlockNode); ok && b.Name == "for" && len(b.Clauses) == 1 && b.Clauses[0].Name == "else" {
@@ -83,6 +104,28 @@ func (r *Renderer) rewriteList(nodes []render.Node) error {
 			return err
 		}
 		nodes[i] = out
+	}
+	return nil
+}
+
+// statementSelectors are the markers the library's expression scanner uses
+// to parse tag statements; in a user's markup they make the parser build
+// an expression that crashes when evaluated ({%case {%when 0%}).
+var statementSelectors = []string{
+	expressions.AssignStatementSelector,
+	expressions.CycleStatementSelector,
+	expressions.LoopStatementSelector,
+	expressions.WhenStatementSelector,
+}
+
+// checkArgs rejects markup whose arguments hold a statement selector. No
+// valid template has one outside a string literal, and none plausibly has
+// one inside.
+func checkArgs(tok parser.Token) error {
+	for _, sel := range statementSelectors {
+		if strings.Contains(tok.Args, sel) {
+			return parser.Errorf(tok, "invalid markup %q", strings.TrimSpace(sel))
+		}
 	}
 	return nil
 }
