@@ -13,6 +13,9 @@ type cacheEntry struct {
 	// loops tells Render to set up the per-render loop budget; templates
 	// without loops skip that copy of the bindings.
 	loops bool
+	// conditions tells Render to normalise json.Number values, which the
+	// library compares as strings (see normalizeNumbers).
+	conditions bool
 }
 
 // templateCache maps template source to its parse result. Reads take only

@@ -112,23 +112,31 @@ func (r *Renderer) addStudioFilters() {
 		return out
 	})
 
-	add("append", func(s, suffix string) (string, error) { return capped(s + suffix) })
-	add("prepend", func(s, prefix string) (string, error) { return capped(prefix + s) })
-	add("replace", func(s, old, repl string) (string, error) {
+	// The string filters take any and format non-strings as output does,
+	// so {{ flow.variables.phone | append: '' }} keeps 14155550100 instead
+	// of the library's 1.41555501e+10.
+	add("append", func(s, suffix any) (string, error) { return capped(formatValue(s) + formatValue(suffix)) })
+	add("prepend", func(s, prefix any) (string, error) { return capped(formatValue(prefix) + formatValue(s)) })
+	add("replace", func(sv, oldv, replv any) (string, error) {
+		s, old, repl := formatValue(sv), formatValue(oldv), formatValue(replv)
 		if int64(strings.Count(s, old))*int64(len(repl)) > maxValueBytes {
 			return "", fmt.Errorf("%w: replace would build more than %d bytes", ErrOutputTooLarge, maxValueBytes)
 		}
 		return capped(strings.ReplaceAll(s, old, repl))
 	})
-	add("replace_first", func(s, old, repl string) (string, error) { return capped(strings.Replace(s, old, repl, 1)) })
-	add("replace_last", func(s, old, repl string) (string, error) {
+	add("replace_first", func(sv, oldv, replv any) (string, error) {
+		return capped(strings.Replace(formatValue(sv), formatValue(oldv), formatValue(replv), 1))
+	})
+	add("replace_last", func(sv, oldv, replv any) (string, error) {
+		s, old, repl := formatValue(sv), formatValue(oldv), formatValue(replv)
 		i := strings.LastIndex(s, old)
 		if i < 0 {
 			return s, nil
 		}
 		return capped(s[:i] + repl + s[i+len(old):])
 	})
-	add("remove_last", func(s, old string) string {
+	add("remove_last", func(sv, oldv any) string {
+		s, old := formatValue(sv), formatValue(oldv)
 		i := strings.LastIndex(s, old)
 		if i < 0 {
 			return s

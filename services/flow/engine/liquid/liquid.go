@@ -170,14 +170,21 @@ func (r *Renderer) Render(src string, vars map[string]any) (out string, err erro
 	}()
 
 	// The library copies the bindings before rendering, so vars is never
-	// written to.
+	// written to; the two copies below happen only for templates that need
+	// them.
 	scope := vars
-	if tpl.loops {
-		scope = make(map[string]any, len(vars)+1)
-		for k, v := range vars {
-			scope[k] = v
+	if tpl.conditions {
+		if n, changed := normalizeNumbers(vars); changed {
+			scope = n.(map[string]any)
 		}
-		scope[stateKey] = &renderState{}
+	}
+	if tpl.loops {
+		withState := make(map[string]any, len(scope)+1)
+		for k, v := range scope {
+			withState[k] = v
+		}
+		withState[stateKey] = &renderState{}
+		scope = withState
 	}
 	w := limitWriter{max: MaxOutputBytes}
 	if rerr := render.Render(tpl.root, &w, scope, r.cfg); rerr != nil {
@@ -209,7 +216,7 @@ func (r *Renderer) parse(src string) (cacheEntry, error) {
 	if err == nil {
 		var rw rewriter
 		err = rw.rewrite(r, root)
-		e.loops = rw.loops
+		e.loops, e.conditions = rw.loops, rw.conditions
 	}
 	if err != nil {
 		e.err = &TemplateError{src, &libraryError{err, ErrSyntax}}

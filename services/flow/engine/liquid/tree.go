@@ -39,8 +39,9 @@ type renderState struct {
 
 // rewriter walks one template's tree.
 type rewriter struct {
-	// loops records whether the template has a loop.
-	loops bool
+	// loops records whether the template has a loop, conditions whether
+	// it has a tag that compares values.
+	loops, conditions bool
 }
 
 // rewrite swaps output nodes and guards loops throughout the tree.
@@ -51,6 +52,10 @@ func (rw *rewriter) rewrite(r *Renderer, n render.Node) error {
 	case *render.BlockNode:
 		if err := checkArgs(n.Token); err != nil {
 			return err
+		}
+		switch n.Name {
+		case "if", "unless", "case", "elsif", "when":
+			rw.conditions = true
 		}
 		if err := rw.rewriteList(r, n.Body); err != nil {
 			return err
