@@ -113,8 +113,12 @@ func conversationEventParams(c *conversation, name, source string) url.Values {
 	v.Set("UniqueName", c.UniqueName)
 	v.Set("Attributes", c.Attributes)
 	v.Set("State", c.State)
-	v.Set("DateCreated", *ts(c.DateCreated))
-	v.Set("DateUpdated", *ts(c.DateUpdated))
+	if d := ts(c.DateCreated); d != nil {
+		v.Set("DateCreated", *d)
+	}
+	if d := ts(c.DateUpdated); d != nil {
+		v.Set("DateUpdated", *d)
+	}
 	v.Set("Source", source)
 	return v
 }

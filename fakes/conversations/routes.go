@@ -159,6 +159,19 @@ func (s *Server) api(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			// A bug in a handler answers 500 like Twilio would, instead of
+			// a dropped connection the SDKs report as EOF.
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("handler panic", "operation", rt.operation, "panic", p)
+				if sw.status == 0 {
+					writeError(sw, newError(http.StatusInternalServerError, 20500, "Internal Server Error"))
+				}
+			}
+		}()
 		c := &call{w: sw, r: r, operation: rt.operation}
 		err := s.prepare(c)
 		if err == nil {
