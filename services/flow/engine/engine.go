@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -216,7 +215,12 @@ type run struct {
 	def  *Definition // the flow being run: root or the current subflow
 	res  *Result
 
-	vars map[string]any // Liquid variables, built lazily per widget run
+	// vars are the Liquid variables. They hold the context's maps by
+	// reference, so they stay current as widgets write outputs and
+	// variables; they are rebuilt only when the context is swapped for a
+	// subflow's or the parent's.
+	vars map[string]any
+	snap snapshots // step context encoder
 }
 
 func (r *run) finish() *Result {
@@ -347,7 +351,6 @@ func (r *run) runWidget(s *State) (*outcome, error) {
 		r.end(EndedWidgetLoop, CodeWidgetLoop, fmt.Sprintf("widget %s ran more than %d times in a row", s.Name, MaxWidgetRepeats))
 		return nil, nil
 	}
-	r.vars = nil
 	out := s.widget.run(r, s)
 	if out.fault != nil {
 		return nil, out.fault
@@ -360,7 +363,7 @@ func (r *run) runWidget(s *State) (*outcome, error) {
 
 // step records one transition.
 func (r *run) step(from *State, event, to string, serr *StepError) error {
-	ctxJSON, err := json.Marshal(&r.x.Context)
+	ctxJSON, err := r.snap.encode(&r.x.Context)
 	if err != nil {
 		return fmt.Errorf("engine: snapshotting the context: %w", err)
 	}
@@ -429,6 +432,7 @@ func (r *run) enterSubflow(s *State, in *subflowEntry) error {
 		Widgets: map[string]any{},
 	}
 	r.def = in.sub.Definition
+	r.vars = nil
 	return nil
 }
 
@@ -440,6 +444,7 @@ func (r *run) leave(event string, serr *StepError) (*State, string, *StepError) 
 	r.x.Context = f.Parent
 	r.x.Subflow = nil
 	r.def = r.root
+	r.vars = nil
 	out := map[string]any{}
 	for k, v := range vars {
 		out[k] = v
@@ -455,6 +460,9 @@ func (r *run) render(src string) (string, error) {
 	}
 	if r.vars == nil {
 		r.vars = r.x.Context.vars()
+	}
+	if out, ok := fastRender(src, r.vars); ok {
+		return out, nil
 	}
 	return r.e.liquid.Render(src, r.vars)
 }

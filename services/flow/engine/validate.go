@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -41,6 +42,7 @@ func (e *Engine) Validate(ctx context.Context, d *Definition) error {
 		return err
 	}
 	if len(v.problems) > 0 {
+		sortProblems(v.problems)
 		return &ValidationError{Problems: v.problems}
 	}
 	return nil
@@ -104,7 +106,11 @@ func (v *validation) structure(d *Definition) []widget {
 	seen := make(map[string]int, len(d.States))
 	for i, s := range d.States {
 		path := fmt.Sprintf("#/states/%d", i)
+		if s.raw == nil || v.has(path+"/transitions") {
+			continue // not an object, or no usable transitions: reported by Parse
+		}
 		switch {
+		case v.has(path + "/name"):
 		case s.Name == "":
 			v.add(path+"/name", CodeInvalidDefinition, "name is required")
 		case !validName(s.Name):
@@ -116,8 +122,13 @@ func (v *validation) structure(d *Definition) []widget {
 			seen[s.Name] = i
 		}
 		if s.Type == "" {
-			v.add(path+"/type", CodeInvalidDefinition, "type is required")
+			if !v.has(path + "/type") {
+				v.add(path+"/type", CodeInvalidDefinition, "type is required")
+			}
 			continue
+		}
+		if v.has(path + "/properties") {
+			continue // properties is not an object: reported by Parse
 		}
 		w, problems := readWidget(s, path)
 		v.problems = append(v.problems, problems...)
@@ -132,6 +143,38 @@ func (v *validation) structure(d *Definition) []widget {
 		v.liquidProps(s, path+"/properties")
 	}
 	return widgets
+}
+
+// has reports whether a problem was already reported at path, so one
+// mistake is not reported twice.
+func (v *validation) has(path string) bool {
+	for _, p := range v.problems {
+		if p.PropertyPath == path {
+			return true
+		}
+	}
+	return false
+}
+
+// sortProblems orders problems by path, numeric tokens numerically, so
+// they read in the order of the definition.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		ta, tb := strings.Split(a.PropertyPath, "/"), strings.Split(b.PropertyPath, "/")
+		for i := 0; i < len(ta) && i < len(tb); i++ {
+			if ta[i] == tb[i] {
+				continue
+			}
+			na, ea := strconv.Atoi(ta[i])
+			nb, eb := strconv.Atoi(tb[i])
+			if ea == nil && eb == nil {
+				return na - nb
+			}
+			// Within one object, keep the order the checks found them in.
+			return 0
+		}
+		return len(ta) - len(tb)
+	})
 }
 
 // validName follows the Console: a leading letter, no spaces, no periods.
@@ -255,7 +298,7 @@ func (v *validation) subflows(ctx context.Context, d *Definition, widgets []widg
 		}
 		count++
 		path := fmt.Sprintf("#/states/%d/properties", i)
-		if rs.FlowSid == "" || hasLiquid(rs.FlowSid) || hasLiquid(rs.FlowRevision) {
+		if rs.FlowSid == "" || hasLiquid(rs.FlowSid) || !validRevision(rs.FlowRevision) {
 			continue // reported by check
 		}
 		if prev, ok := revisions[rs.FlowSid]; ok && prev != rs.FlowRevision {
