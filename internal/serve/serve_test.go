@@ -126,7 +126,7 @@ type testServer struct {
 
 // startServer runs a server on 127.0.0.1:0 with the test FlowService and a
 // plain echo route, after letting edit adjust the config.
-func startServer(t *testing.T, maxMessageBytes int, edit func(*serve.Config)) *testServer {
+func startServer(t testing.TB, maxMessageBytes int, edit func(*serve.Config)) *testServer {
 	t.Helper()
 	svc := newTestFlowService()
 	path, h := flowv1connect.NewFlowServiceHandler(svc, serve.HandlerOptions(maxMessageBytes)...)
@@ -190,7 +190,7 @@ func startServer(t *testing.T, maxMessageBytes int, edit func(*serve.Config)) *t
 }
 
 // h2cClient speaks HTTP/2 with prior knowledge, as gRPC clients do.
-func h2cClient(t *testing.T) *http.Client {
+func h2cClient(t testing.TB) *http.Client {
 	t.Helper()
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
@@ -206,7 +206,7 @@ func http1Client(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-func grpcConn(t *testing.T, addr string) *grpc.ClientConn {
+func grpcConn(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
