@@ -16,6 +16,9 @@ type cacheEntry struct {
 	// conditions tells Render to normalise json.Number values, which the
 	// library compares as strings (see normalizeNumbers).
 	conditions bool
+	// plan, when not nil, renders the template without the library (see
+	// fastpath.go).
+	plan []segment
 }
 
 // templateCache maps template source to its parse result. Reads take only

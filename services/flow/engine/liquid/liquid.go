@@ -161,6 +161,16 @@ func (r *Renderer) Render(src string, vars map[string]any) (out string, err erro
 	if err != nil {
 		return "", err
 	}
+	if tpl.plan != nil {
+		if out, ok := renderPlan(tpl.plan, vars); ok {
+			return out, nil
+		}
+	}
+	return r.renderTree(src, tpl, vars)
+}
+
+// renderTree renders a parsed template through the library.
+func (r *Renderer) renderTree(src string, tpl cacheEntry, vars map[string]any) (out string, err error) {
 	defer func() {
 		// The library re-panics on unexpected errors inside filters and
 		// tags; one bad template must not take the engine down with it.
@@ -214,6 +224,7 @@ func (r *Renderer) parse(src string) (cacheEntry, error) {
 	e := cacheEntry{}
 	root, err := r.compile(src)
 	if err == nil {
+		e.plan = planFor(root)
 		var rw rewriter
 		err = rw.rewrite(r, root)
 		e.loops, e.conditions = rw.loops, rw.conditions
