@@ -184,6 +184,9 @@ func (e *Engine) End(x *Execution, reason string) (*Result, error) {
 	if x.Status == StatusEnded {
 		return nil, ErrEnded
 	}
+	if reason != EndedAPI && reason != EndedLifetime {
+		return nil, fmt.Errorf("engine: End takes %s or %s, not %q", EndedAPI, EndedLifetime, reason)
+	}
 	r := &run{e: e, x: x, res: &Result{Execution: x}}
 	r.end(reason, 0, "")
 	return r.finish(), nil

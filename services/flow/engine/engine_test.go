@@ -82,6 +82,9 @@ func TestResumeErrors(t *testing.T) {
 	if _, err := w.engine.Resume(t.Context(), def, active, Resume{Kind: ResumeReply}); !errors.Is(err, ErrNotWaiting) {
 		t.Errorf("Resume of a running execution: %v, want ErrNotWaiting", err)
 	}
+	if _, err := w.engine.End(active, EndedMaxSteps); err == nil {
+		t.Error("End accepted a reason only the engine itself gives")
+	}
 	ended, err := w.engine.End(active, EndedLifetime)
 	if err != nil || !ended.Ended() || active.EndedReason != EndedLifetime || len(ended.Steps) != 0 {
 		t.Errorf("End: %v, %+v", err, active)
