@@ -8,7 +8,8 @@ import (
 	"sync"
 )
 
-// Definition is a Studio flow definition as the Console exports it:
+// Definition is a Studio flow definition as the Console exports it; build
+// it with Parse (or Engine.Read):
 //
 //	{"description": "…", "states": [{"name": "Trigger", "type": "trigger", …}, …],
 //	 "initial_state": "Trigger", "flags": {"allow_concurrent_calls": true}}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 	_ "time/tzdata" // the default Liquid timezone must load in scratch images too
 
@@ -504,5 +503,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-func lowerTrim(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -197,3 +197,30 @@ func FuzzRead(f *testing.F) {
 		_, _ = w.engine.Start(context.Background(), d, (&triggerSpec{}).trigger())
 	})
 }
+
+// TestTriggerRefused covers triggers that cannot start an execution: a
+// call (the trigger event loads but nothing starts it here) and events
+// without their payload.
+func TestTriggerRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldSpec{})
+	def := readTestFlow(t, w.engine, "split-set-send.json")
+	tests := []struct {
+		name string
+		tr   Trigger
+	}{
+		{"incoming_call", Trigger{FlowSid: testFlowSid, Event: EventIncomingCall}},
+		{"incoming_parent", Trigger{FlowSid: testFlowSid, Event: EventIncomingParent}},
+		{"conversation_without_message", Trigger{FlowSid: testFlowSid, Event: EventIncomingConversationMessage}},
+		{"message_without_parameters", Trigger{FlowSid: testFlowSid, Event: EventIncomingMessage}},
+		{"request_without_request", Trigger{FlowSid: testFlowSid, Event: EventIncomingRequest}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if res, err := w.engine.Start(t.Context(), def, &tt.tr); err == nil {
+				t.Fatalf("Start accepted the trigger: %+v", res.Execution)
+			}
+		})
+	}
+}

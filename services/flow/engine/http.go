@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"strings"
@@ -108,5 +107,3 @@ func header(kv ...string) map[string][]string {
 	}
 	return h
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

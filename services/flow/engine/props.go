@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -135,19 +136,10 @@ func decodeFields(m map[string]json.RawMessage, v reflect.Value, path string) []
 // simplifyJSONError drops encoding/json's Go type names, which mean
 // nothing to a flow author.
 func simplifyJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if ok := asType(err, &te); ok {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		return "expected " + jsonKind(te.Type) + ", got " + te.Value
 	}
 	return err.Error()
-}
-
-func asType(err error, te **json.UnmarshalTypeError) bool {
-	x, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*te = x
-	}
-	return ok
 }
 
 func jsonKind(t reflect.Type) string {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -125,18 +126,21 @@ func stringMap(m map[string]string) map[string]any {
 	return out
 }
 
-// copyJSON deep-copies a JSON-shaped value through encoding so the
-// execution never aliases a caller's map, and numbers get the engine's types.
+// copyJSON deep-copies a JSON-shaped map through encoding, so the
+// execution never aliases a caller's map and numbers get the engine's
+// types (int64 or float64). A value JSON cannot hold gives an empty map.
 func copyJSON(v map[string]any) map[string]any {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return map[string]any{}
 	}
-	var c Context
-	if err := c.UnmarshalJSON([]byte(`{"trigger":` + string(b) + `}`)); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out map[string]any
+	if err := dec.Decode(&out); err != nil || out == nil {
 		return map[string]any{}
 	}
-	return c.Trigger
+	return normalizeValue(out).(map[string]any)
 }
 
 // newContext builds the context of a new execution from its trigger.

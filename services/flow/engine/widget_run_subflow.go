@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -65,7 +66,7 @@ func (w *runSubflow) run(r *run, s *State) outcome {
 		if fault := r.cancelled(); fault != nil {
 			return outcome{fault: fault}
 		}
-		return outcome{fault: errorf("engine: resolving subflow %s: %w", w.FlowSid, err)}
+		return outcome{fault: fmt.Errorf("engine: resolving subflow %s: %w", w.FlowSid, err)}
 	}
 	for _, st := range sub.Definition.States {
 		if st.Type == TypeRunSubflow {

@@ -11,7 +11,9 @@ package engine
 //	   "offset": {"x": 0, "y": 0}}}
 type sendAndWait struct {
 	messageProps
-	Timeout        string `json:"timeout"`
+	Timeout string `json:"timeout"`
+	// SaveResponseAs appears in a schema mirror with no documented meaning
+	// (studio.md §10): it is read, so its type is checked, and ignored.
 	SaveResponseAs string `json:"save_response_as"`
 }
 
