@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 	_ "time/tzdata" // America/Los_Angeles must load on hosts without a zoneinfo database (scratch images).
+	"unicode/utf8"
 
 	"github.com/osteele/liquid/expressions"
 	"github.com/osteele/liquid/filters"
@@ -72,7 +73,11 @@ func (e *TemplateError) Error() string {
 	const maxShown = 80
 	tpl := e.Template
 	if len(tpl) > maxShown {
-		tpl = tpl[:maxShown] + "…"
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(tpl[cut]) {
+			cut-- // do not split a character
+		}
+		tpl = tpl[:cut] + "…"
 	}
 	return fmt.Sprintf("liquid template %q: %v", tpl, e.Err)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/convoflow/convoflow/services/flow/engine/liquid"
 )
@@ -345,12 +346,12 @@ func TestCheck(t *testing.T) {
 
 func TestTemplateErrorMessage(t *testing.T) {
 	t.Parallel()
-	long := "{% if x %}" + strings.Repeat(" ", 200)
+	long := "{% if x %}" + strings.Repeat("é", 200)
 	err := newRenderer(t).Check(long)
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if msg := err.Error(); len(msg) > 400 || !strings.HasPrefix(msg, "liquid template ") {
+	if msg := err.Error(); len(msg) > 400 || !strings.HasPrefix(msg, "liquid template ") || !utf8.ValidString(msg) || strings.Contains(msg, `\x`) {
 		t.Errorf("message %q should start with 'liquid template ' and show only the start of the template", msg)
 	}
 }

@@ -362,3 +362,42 @@ func ExampleEval() {
 	// false
 	// false
 }
+
+// FuzzEval checks that no predicate panics on any subject and value, that
+// only regex can fail (and only when Check rejects the same value), and
+// that each negated predicate is the opposite of its positive form.
+func FuzzEval(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"yes", "yes,yeah"}, {" 16:35 ", "17:00"}, {"2019-08-12", "2017-09-04"}, {"6", "[1-5]"}, {"1e400", "-.5"}, {"", ""}, {"é", "É"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	negations := map[string]string{
+		"not_equal_to": "equal_to", "does_not_match_any_of": "matches_any_of", "is_not_blank": "is_blank",
+		"does_not_contain": "contains", "does_not_start_with": "starts_with",
+	}
+	f.Fuzz(func(t *testing.T, subject, value string) {
+		results := map[string]bool{}
+		for _, typ := range predicate.Types() {
+			ok, err := predicate.Eval(typ, subject, value)
+			if err != nil {
+				if typ != "regex" {
+					t.Fatalf("Eval(%q, %q, %q) error: %v", typ, subject, value, err)
+				}
+				if predicate.Check(typ, value) == nil && !strings.Contains(value, "{{") && !strings.Contains(value, "{%") {
+					t.Fatalf("regex %q fails Eval but passes Check", value)
+				}
+				continue
+			}
+			results[typ] = ok
+		}
+		for neg, pos := range negations {
+			if results[neg] == results[pos] {
+				t.Fatalf("%s and %s agree on %q, %q", neg, pos, subject, value)
+			}
+		}
+		if results["less_than"] && results["greater_than"] {
+			t.Fatalf("%q is both less and greater than %q", subject, value)
+		}
+	})
+}
