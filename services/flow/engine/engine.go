@@ -463,9 +463,6 @@ func (r *run) render(src string) (string, error) {
 	if r.vars == nil {
 		r.vars = r.x.Context.vars()
 	}
-	if out, ok := fastRender(src, r.vars); ok {
-		return out, nil
-	}
 	return r.e.liquid.Render(src, r.vars)
 }
 
