@@ -395,6 +395,12 @@ func (r *run) step(from *State, event, to string, serr *StepError) error {
 }
 
 func (r *run) end(reason string, code int, msg string) {
+	if f := r.x.Subflow; f != nil {
+		// A limit reached inside a subflow ends the whole execution: its
+		// context is the parent's again, as when a subflow returns.
+		r.x.Context = f.Parent
+		r.def, r.vars = r.root, nil
+	}
 	r.x.Status = StatusEnded
 	r.x.EndedReason, r.x.EndedCode, r.x.EndedError = reason, code, msg
 	r.x.Wait = nil

@@ -155,12 +155,8 @@ func runFlowCase(t *testing.T, defJSON []byte, c *flowCase) flowResult {
 		steps = append(steps, r.Steps...)
 	}
 	checkSteps(t, steps, x)
-	view := viewSteps(steps, x.FlowSid)
-	if len(view) > 40 {
-		view = append(view[:10:10], view[len(view)-10:]...)
-	}
 	return flowResult{
-		Steps:       view,
+		Steps:       shortSteps(viewSteps(steps, x.FlowSid)),
 		StepCount:   len(steps),
 		Messages:    w.messenger.sent,
 		HTTP:        w.http.requests,
@@ -172,6 +168,15 @@ func runFlowCase(t *testing.T, defJSON []byte, c *flowCase) flowResult {
 		ResumeErrs:  resumeErrs,
 		Context:     summarize(toAny(t, &x.Context)),
 	}
+}
+
+// shortSteps keeps the first and last 10 steps of a long run, so fixtures
+// of the step limits stay readable.
+func shortSteps(v []stepView) []stepView {
+	if len(v) > 40 {
+		return append(v[:10:10], v[len(v)-10:]...)
+	}
+	return v
 }
 
 // checkSteps checks what the fixtures leave out: numbering, SIDs and the

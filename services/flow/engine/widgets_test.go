@@ -83,7 +83,9 @@ type resumeSpec struct {
 
 // widgetResult is what a widget case checks.
 type widgetResult struct {
+	// Steps lists every step, or the first and last 10 of a long run.
 	Steps       []stepView        `json:"steps"`
+	StepCount   int               `json:"step_count"`
 	Outputs     any               `json:"outputs"`
 	Variables   map[string]any    `json:"variables,omitempty"`
 	Status      string            `json:"status"`
@@ -202,7 +204,8 @@ func runWidgetCase(t *testing.T, typ string, c *widgetCase) widgetResult {
 		steps = append(steps, r.Steps...)
 	}
 	got := widgetResult{
-		Steps:       viewSteps(steps, testFlowSid),
+		Steps:       shortSteps(viewSteps(steps, testFlowSid)),
+		StepCount:   len(steps),
 		Outputs:     summarize(x.Context.Widgets[head.Name]),
 		Variables:   x.Context.Flow.Variables,
 		Status:      x.Status,
