@@ -230,91 +230,90 @@ func (r *run) finish() *Result {
 	return r.res
 }
 
+// pending is a transition to record: from --event--> (looked up), with
+// the split's chosen transition in via.
+type pending struct {
+	from  *State
+	event string
+	err   *StepError
+	via   *Transition
+}
+
 // advance records the step "from --event--> next" and keeps running
 // widgets until the execution waits or ends.
 func (r *run) advance(from *State, event string, serr *StepError, via *Transition) error {
+	p := pending{from: from, event: event, err: serr, via: via}
 	for {
-		next := r.next(from, event, via)
-		via = nil
+		next := r.next(p.from, p.event, p.via)
 		to := StepEnded
 		if next != nil {
 			to = next.Name
 		}
-		if err := r.step(from, event, to, serr); err != nil {
+		if err := r.step(p.from, p.event, to, p.err); err != nil {
 			return err
 		}
 		if next == nil {
 			if r.x.Subflow != nil {
-				from, event, serr = r.leave("completed", nil)
+				p = r.leave("completed", nil)
 				continue
 			}
 			r.end(EndedFlowEnd, 0, "")
 			return nil
 		}
-		out, err := r.runWidget(next)
-		if err != nil {
+		var done bool
+		var err error
+		if p, done, err = r.execute(next); done || err != nil {
 			return err
 		}
-		switch {
-		case out == nil: // a limit ended the execution
-			return nil
-		case out.wait:
-			r.x.Wait = &Wait{Widget: next.Name, Until: r.e.opts.Clock.Now().Add(time.Duration(out.timeout) * time.Second)}
-			if r.x.Subflow != nil {
-				r.x.Wait.Subflow = r.x.Subflow.FlowSid
-			}
-			return nil
-		case out.enter != nil:
-			if err := r.enterSubflow(next, out.enter); err != nil {
-				return err
-			}
-			trig := r.def.State(r.def.InitialState)
-			if trig.Type == TypeTrigger {
-				from, event, serr = trig, EventIncomingParent, nil
-				continue
-			}
-			return r.enter(trig)
-		case out.endErr != nil:
-			if r.x.Subflow != nil {
-				// The subflow cannot go on: its run-subflow widget fails.
-				if err := r.step(next, "failed", StepEnded, out.endErr); err != nil {
-					return err
-				}
-				from, event, serr = r.leave("failed", out.endErr)
-				continue
-			}
-			if err := r.step(next, "failed", StepEnded, out.endErr); err != nil {
-				return err
-			}
-			r.end(EndedError, out.endErr.Code, out.endErr.Message)
-			return nil
-		}
-		from, event, serr, via = next, out.event, out.err, out.via
 	}
 }
 
-// enter runs a widget that no transition leads to (a definition whose
-// initial state is not a trigger).
+// enter runs the first widget of a definition whose initial state is not a
+// trigger: no transition leads to it, so no step precedes it.
 func (r *run) enter(s *State) error {
-	out, err := r.runWidget(s)
-	if err != nil || out == nil {
+	p, done, err := r.execute(s)
+	if done || err != nil {
 		return err
 	}
-	if out.wait {
+	return r.advance(p.from, p.event, p.err, p.via)
+}
+
+// execute runs one widget and returns the transition it takes, or done
+// when the execution now waits or has ended.
+func (r *run) execute(s *State) (p pending, done bool, err error) {
+	out, err := r.runWidget(s)
+	switch {
+	case err != nil:
+		return p, true, err
+	case out == nil: // a limit ended the execution
+		return p, true, nil
+	case out.wait:
 		r.x.Wait = &Wait{Widget: s.Name, Until: r.e.opts.Clock.Now().Add(time.Duration(out.timeout) * time.Second)}
-		return nil
-	}
-	if out.endErr != nil {
+		if r.x.Subflow != nil {
+			r.x.Wait.Subflow = r.x.Subflow.FlowSid
+		}
+		return p, true, nil
+	case out.enter != nil:
+		r.enterSubflow(s, out.enter)
+		first := r.def.State(r.def.InitialState)
+		if first.Type == TypeTrigger {
+			return pending{from: first, event: EventIncomingParent}, false, nil
+		}
+		return r.execute(first)
+	case out.endErr != nil:
+		// The widget cannot go on and has no event for it: its step ends
+		// the branch.
 		if err := r.step(s, "failed", StepEnded, out.endErr); err != nil {
-			return err
+			return p, true, err
+		}
+		if r.x.Subflow != nil {
+			// Inside a subflow, the parent's run-subflow widget fails.
+			return r.leave("failed", out.endErr), false, nil
 		}
 		r.end(EndedError, out.endErr.Code, out.endErr.Message)
-		return nil
+		return p, true, nil
 	}
-	if out.enter != nil {
-		return r.advance(s, "failed", stepErr(CodeSubflowError, "a flow that does not start with a trigger cannot start with a subflow"), nil)
-	}
-	return r.advance(s, out.event, out.err, out.via)
+	return pending{from: s, event: out.event, err: out.err, via: out.via}, false, nil
 }
 
 // next finds the state an event leads to; nil when unconnected. via is the
@@ -415,7 +414,7 @@ type subflowEntry struct {
 	params  map[string]any
 }
 
-func (r *run) enterSubflow(s *State, in *subflowEntry) error {
+func (r *run) enterSubflow(s *State, in *subflowEntry) {
 	parent := r.x.Context
 	trigger := copyJSON(parent.Trigger)
 	trigger["parent"] = map[string]any{
@@ -441,12 +440,11 @@ func (r *run) enterSubflow(s *State, in *subflowEntry) error {
 	}
 	r.def = in.sub.Definition
 	r.vars = nil
-	return nil
 }
 
 // leave ends the current subflow and returns the parent's run-subflow
 // widget with its event: its outputs are the subflow's variables, flat.
-func (r *run) leave(event string, serr *StepError) (*State, string, *StepError) {
+func (r *run) leave(event string, serr *StepError) pending {
 	f := r.x.Subflow
 	vars := r.x.Context.Flow.Variables
 	r.x.Context = f.Parent
@@ -458,7 +456,7 @@ func (r *run) leave(event string, serr *StepError) (*State, string, *StepError) 
 		out[k] = v
 	}
 	r.x.Context.Widgets[f.Widget] = out
-	return r.def.State(f.Widget), event, serr
+	return pending{from: r.def.State(f.Widget), event: event, err: serr}
 }
 
 // render renders a Liquid template against the current context.
