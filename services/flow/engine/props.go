@@ -20,9 +20,9 @@ import (
 // numbers both ways); bool fields accept booleans and "true"/"false";
 // anything else is decoded by encoding/json.
 
-// Param is a {key, value} item of parameters, variables and
+// param is a {key, value} item of parameters, variables and
 // content_variables.
-type Param struct {
+type param struct {
 	Key   string
 	Value string
 	// ParseAsJSON and Type are set-variables' per-item options.
@@ -31,7 +31,7 @@ type Param struct {
 }
 
 // UnmarshalJSON accepts numbers and booleans as values.
-func (p *Param) UnmarshalJSON(b []byte) error {
+func (p *param) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		Key         text            `json:"key"`
 		Value       text            `json:"value"`

@@ -24,7 +24,7 @@ type makeHTTPRequest struct {
 	URL           string  `json:"url" studio:"required"`
 	ContentType   string  `json:"content_type"`
 	Body          string  `json:"body"`
-	Parameters    []Param `json:"parameters"`
+	Parameters    []param `json:"parameters"`
 	AddTwilioAuth bool    `json:"add_twilio_auth"`
 }
 

@@ -29,7 +29,7 @@ type runFunction struct {
 	ServiceSid     string  `json:"service_sid"`
 	EnvironmentSid string  `json:"environment_sid"`
 	FunctionSid    string  `json:"function_sid"`
-	Parameters     []Param `json:"parameters"`
+	Parameters     []param `json:"parameters"`
 }
 
 func (w *runFunction) check(v *validation, path string) {

@@ -23,7 +23,7 @@ import (
 type runSubflow struct {
 	FlowSid      string  `json:"flow_sid" studio:"required"`
 	FlowRevision string  `json:"flow_revision" studio:"required"`
-	Parameters   []Param `json:"parameters"`
+	Parameters   []param `json:"parameters"`
 }
 
 func (w *runSubflow) check(v *validation, path string) {

@@ -28,7 +28,7 @@ type messageProps struct {
 	MediaURL         string  `json:"media_url"`
 	MessageType      string  `json:"message_type"`
 	ContentSid       string  `json:"content_sid"`
-	ContentVariables []Param `json:"content_variables"`
+	ContentVariables []param `json:"content_variables"`
 }
 
 func (p *messageProps) checkBody(v *validation, path string) {

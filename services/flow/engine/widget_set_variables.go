@@ -19,7 +19,7 @@ import (
 //	   {"key": "count", "value": "{% if flow.variables.count %}{{flow.variables.count | plus: 1}}{% else %}1{% endif %}"},
 //	   {"key": "limit", "value": "3"}], "offset": {"x": 0, "y": 0}}}
 type setVariables struct {
-	Variables   []Param `json:"variables"`
+	Variables   []param `json:"variables"`
 	ParseAsJSON bool    `json:"parse_as_json"`
 }
 
@@ -49,7 +49,7 @@ func (w *setVariables) run(r *run, s *State) outcome {
 	return outcome{event: "next", outputs: out}
 }
 
-func (w *setVariables) value(r *run, p Param) (any, *StepError) {
+func (w *setVariables) value(r *run, p param) (any, *StepError) {
 	raw := strings.TrimSpace(p.Value)
 	if numberLiteral.MatchString(raw) {
 		return parseNumber(raw), nil
