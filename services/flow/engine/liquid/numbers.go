@@ -11,8 +11,10 @@ import (
 // {% if widgets.fn.parsed.count > 5 %} would be false for 41; filters and
 // output handle json.Number already, so Render only normalises for
 // templates with conditions. Without any json.Number nothing is allocated.
-func normalizeNumbers(v any) (any, bool) {
-	switch v := v.(type) {
+func normalizeNumbers(orig any) (any, bool) {
+	// Unchanged values are returned as orig: re-boxing a typed slice into
+	// an interface would allocate.
+	switch v := orig.(type) {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			return int(i), true
@@ -20,7 +22,7 @@ func normalizeNumbers(v any) (any, bool) {
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
 			return f, true
 		}
-		return v, false
+		return orig, false
 	case map[string]any:
 		var out map[string]any
 		for k, item := range v {
@@ -37,7 +39,7 @@ func normalizeNumbers(v any) (any, bool) {
 			out[k] = n
 		}
 		if out == nil {
-			return v, false
+			return orig, false
 		}
 		return out, true
 	case []any:
@@ -53,10 +55,10 @@ func normalizeNumbers(v any) (any, bool) {
 			out[i] = n
 		}
 		if out == nil {
-			return v, false
+			return orig, false
 		}
 		return out, true
 	default:
-		return v, false
+		return orig, false
 	}
 }

@@ -7,9 +7,12 @@ package liquid
 // parts: every {{ }} node is swapped for a tag node that evaluates the same
 // expression and writes it Studio's way, and every for/tablerow body gets a
 // guard tag node as its first child, which fails the render on the 16th
-// iteration. The tag nodes come from a private configuration whose tag
-// names users cannot reach, since user templates are parsed with the public
-// one.
+// iteration. Two library gaps are closed on the way: a for loop with an
+// else clause is wrapped so the clause also runs for an undefined
+// collection, and markup holding the scanner's internal statement markers
+// is rejected before it can crash at render time. The tag nodes come from a
+// private configuration whose tag names users cannot reach, since user
+// templates are parsed with the public one.
 
 import (
 	"errors"
