@@ -471,12 +471,12 @@ func (r *run) render(src string) (string, error) {
 }
 
 // renderAll renders several properties; the first failure is returned as
-// an 84003 step error naming the property.
+// an 84003 step error (the liquid package's error names the template).
 func (r *run) renderAll(fields ...*string) *StepError {
 	for _, f := range fields {
 		out, err := r.render(*f)
 		if err != nil {
-			return stepErr(CodeLiquidRenderFailed, "unable to render %q: %v", truncate(*f, 80), err)
+			return stepErr(CodeLiquidRenderFailed, "unable to render: %v", err)
 		}
 		*f = out
 	}
@@ -496,11 +496,4 @@ func (r *run) cancelled() error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

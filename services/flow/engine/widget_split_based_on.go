@@ -49,13 +49,13 @@ func (w *splitBasedOn) matches(r *run, subject string, conds []Condition) (bool,
 		if w.Input == nil && len(c.Arguments) > 0 {
 			v, err := r.render(c.Arguments[0])
 			if err != nil {
-				return false, stepErr(CodeLiquidRenderFailed, "unable to render %q: %v", truncate(c.Arguments[0], 80), err)
+				return false, stepErr(CodeLiquidRenderFailed, "unable to render the argument: %v", err)
 			}
 			subj = v
 		}
 		value, err := r.render(c.Value)
 		if err != nil {
-			return false, stepErr(CodeLiquidRenderFailed, "unable to render %q: %v", truncate(c.Value, 80), err)
+			return false, stepErr(CodeLiquidRenderFailed, "unable to render the value: %v", err)
 		}
 		// An evaluation error (a regex that only fails to compile once its
 		// Liquid is rendered) makes the condition false, like a non-numeric
