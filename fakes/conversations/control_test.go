@@ -282,3 +282,38 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestResetDuringDeliveries resets while webhooks are being delivered and
+// requests are arriving; run with -race.
+func TestResetDuringDeliveries(t *testing.T) {
+	t.Parallel()
+	hook := newHookReceiver(t, func(int, receivedHook) (int, string) {
+		time.Sleep(2 * time.Millisecond)
+		return http.StatusOK, ""
+	})
+	srv := startFake(t, conversations.Options{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				r := call(t, srv, "POST", "/v1/Conversations", nil)
+				sid := str(r.JSON["sid"])
+				if sid == "" {
+					continue
+				}
+				call(t, srv, "POST", "/v1/Conversations/"+sid+"/Webhooks", form("Target", "webhook", "Configuration.Url", hook.URL, "Configuration.Filters", "onMessageAdded"))
+				call(t, srv, "POST", "/v1/Conversations/"+sid+"/Messages", form("Body", "x"), "X-Twilio-Webhook-Enabled", "true")
+			}
+		}()
+	}
+	for range 5 {
+		time.Sleep(3 * time.Millisecond)
+		srv.Reset()
+	}
+	wg.Wait()
+	if err := srv.WaitWebhooks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -190,6 +190,7 @@ type preHookResult struct {
 func (s *Server) runPreHooks(ctx context.Context, ev event) (preHookResult, error) {
 	res := preHookResult{changes: map[string]string{}}
 	s.mu.Lock()
+	hc := s.deliv.client
 	var ds []delivery
 	token := s.st.newSid("ID")[2:]
 	for _, cfg := range []WebhookConfig{s.st.webhooks, s.serviceWebhooksLocked(ev.svc)} {
@@ -200,7 +201,7 @@ func (s *Server) runPreHooks(ctx context.Context, ev event) (preHookResult, erro
 	}
 	s.mu.Unlock()
 	for _, d := range ds {
-		status, body := s.deliver(ctx, d)
+		status, body := s.deliver(ctx, hc, d)
 		if status == 0 {
 			continue
 		}
@@ -233,13 +234,13 @@ func (s *Server) serviceWebhooksLocked(svc string) WebhookConfig {
 // deliver sends d, retrying on a connection failure or a 5xx answer, and
 // logs every attempt. It returns the last status (0 when nothing answered)
 // and the answer's body (at most 64 KiB).
-func (s *Server) deliver(ctx context.Context, d delivery) (int, []byte) {
+func (s *Server) deliver(ctx context.Context, hc *http.Client, d delivery) (int, []byte) {
 	for attempt := 1; attempt <= d.retries+1; attempt++ {
 		params := cloneValues(d.params)
 		params.Set("RetryCount", strconv.Itoa(attempt-1))
 		a := WebhookAttempt{Time: s.now(), Kind: d.kind, EventType: d.event, Method: d.method, Params: params,
 			IdempotencyToken: d.token, ConversationSid: d.convSid, WebhookSid: d.webhookSid, Attempt: attempt}
-		status, body, err := s.attempt(ctx, d, params, &a)
+		status, body, err := s.attempt(ctx, hc, d, params, &a)
 		if err != nil {
 			a.Error = err.Error()
 		}
@@ -257,7 +258,7 @@ func (s *Server) deliver(ctx context.Context, d delivery) (int, []byte) {
 }
 
 // attempt makes one HTTP call for d.
-func (s *Server) attempt(ctx context.Context, d delivery, params url.Values, a *WebhookAttempt) (int, []byte, error) {
+func (s *Server) attempt(ctx context.Context, hc *http.Client, d delivery, params url.Values, a *WebhookAttempt) (int, []byte, error) {
 	if d.url == "" {
 		return 0, nil, fmt.Errorf("no studio URL configured (Options.StudioURL / --studio-url)")
 	}
@@ -291,7 +292,7 @@ func (s *Server) attempt(ctx context.Context, d delivery, params url.Values, a *
 	req.Header.Set("X-Twilio-Signature", a.Signature)
 	req.Header.Set("I-Twilio-Idempotency-Token", d.token)
 	req.Header.Set("User-Agent", "TwilioProxy/1.1")
-	resp, err := s.deliv.client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -365,7 +366,7 @@ func (d *dispatcher) run(key string) {
 		d.queues[key] = q[1:]
 		d.mu.Unlock()
 		if d.ctx.Err() == nil {
-			d.s.deliver(d.ctx, next)
+			d.s.deliver(d.ctx, d.client, next)
 		}
 		d.mu.Lock()
 		d.pending--

@@ -66,12 +66,12 @@ type Server struct {
 	clock   func() time.Time
 	handler http.Handler
 
-	mu sync.Mutex // guards st
-	st *state
+	mu    sync.Mutex // guards st and deliv
+	st    *state
+	deliv *dispatcher
 
 	rec    recorder
 	faults faultSet
-	deliv  *dispatcher
 
 	ln  net.Listener
 	srv *http.Server
@@ -144,6 +144,8 @@ func (s *Server) serve(ln net.Listener) {
 	s.srv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute, // room for injected latency faults
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -207,14 +209,14 @@ func (s *Server) Close() error {
 			err = s.srv.Close()
 		}
 	}
-	s.deliv.stop()
+	s.dispatcher().stop()
 	return err
 }
 
 // Shutdown stops the server gracefully within ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	s.deliv.stop()
+	s.dispatcher().stop()
 	return err
 }
 
@@ -223,13 +225,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // are abandoned. SIDs start again from the seed, so a reset fake hands out
 // the same SIDs as a fresh one.
 func (s *Server) Reset() {
-	s.deliv.stop()
 	s.mu.Lock()
+	old := s.deliv
 	s.st = newState(s.opts.Seed, s.opts.AccountSid, s.now())
+	s.deliv = newDispatcher(s)
 	s.mu.Unlock()
+	// Stopped outside the lock: running deliveries finish without s.mu.
+	old.stop()
 	s.rec.reset()
 	s.faults.clear()
-	s.deliv = newDispatcher(s)
+}
+
+// dispatcher returns the current webhook dispatcher; Reset replaces it.
+func (s *Server) dispatcher() *dispatcher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deliv
 }
 
 // authenticate checks Basic auth: account SID + auth token, or an API key + secret.
@@ -369,4 +380,4 @@ func (s *Server) WebhookAttempts() []WebhookAttempt { return s.rec.attempts() }
 func (s *Server) Requests() []RecordedRequest { return s.rec.requests() }
 
 // WaitWebhooks blocks until every queued webhook delivery has finished or ctx ends.
-func (s *Server) WaitWebhooks(ctx context.Context) error { return s.deliv.wait(ctx) }
+func (s *Server) WaitWebhooks(ctx context.Context) error { return s.dispatcher().wait(ctx) }
