@@ -109,7 +109,7 @@ func (q *queries) FindActiveExecutionByConversation(ctx context.Context, flowSID
 		return store.Execution{}, fmt.Errorf("conversation SID is empty: %w", store.ErrInvalidArgument)
 	}
 	return q.oneExecution(ctx, fmt.Sprintf("active execution of flow %s in conversation %s", flowSID, conversationSID),
-		`flow_sid = ? AND conversation_sid = ? AND status = 'active'`, flowSID, conversationSID)
+		`flow_sid = ? AND conversation_sid = ? AND conversation_sid <> '' AND status = 'active'`, flowSID, conversationSID)
 }
 
 func (q *queries) FindActiveExecutionByContact(ctx context.Context, flowSID, contact string) (store.Execution, error) {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/convoflow/convoflow/services/flow/store"
@@ -35,15 +36,31 @@ type Options struct {
 	// Readers is the size of the read-only connection pool; 0 means
 	// max(4, GOMAXPROCS).
 	Readers int
+	// MaxBatch caps how many concurrent InTx calls share one commit (group
+	// commit); 0 means 64, 1 turns group commit off.
+	MaxBatch int
 }
 
 // Store is a [store.Store] on one SQLite file. It is safe for concurrent
 // use; several Stores (processes) may share a file, their writes then
 // serialise on SQLite's file lock.
 type Store struct {
-	w, r   *sql.DB
-	now    func() time.Time
-	reader *queries
+	w, r *sql.DB
+	// wc is the writer pool's one connection, held for the Store's life so
+	// its prepared statements stay valid; transactions on it are plain
+	// BEGIN IMMEDIATE / COMMIT statements (see group_commit.go).
+	wc       *sql.Conn
+	writer   *stmtCache
+	now      func() time.Time
+	reader   *queries
+	maxBatch int
+
+	// Group commit state (see InTx in group_commit.go). token is the right
+	// to run a transaction function on the writer; cur, the open shared
+	// transaction, is only touched by the token's holder.
+	token   chan struct{}
+	waiting atomic.Int64
+	cur     *batch
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,6 +86,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.Readers == 0 {
 		opts.Readers = max(4, runtime.GOMAXPROCS(0))
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.Readers < 0 || opts.MaxBatch < 0 || opts.BusyTimeout < 0 {
+		return nil, fmt.Errorf("sqlite: negative option in %+v: %w", opts, store.ErrInvalidArgument)
 	}
 
 	// One writer connection. SQLite admits one writer per database anyway;
@@ -110,7 +133,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{w: w, r: r, now: opts.Now, reader: &queries{db: r, now: opts.Now}}, nil
+	wc, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	readers := newStmtCache(r.PrepareContext, r)
+	return &Store{
+		w: w, r: r, wc: wc, writer: newStmtCache(wc.PrepareContext, wc),
+		now: opts.Now, reader: &queries{db: cachedDB{cache: readers}, now: opts.Now},
+		maxBatch: opts.MaxBatch, token: make(chan struct{}, 1),
+	}, nil
 }
 
 func dsn(path string, opts Options, readOnly bool) string {
@@ -134,35 +168,7 @@ func dsn(path string, opts Options, readOnly bool) string {
 // Close closes both connection pools. A clean close checkpoints the WAL into
 // the database file.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// InTx implements [store.Store].
-func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	finished := false
-	defer func() {
-		// fn panicked or called runtime.Goexit (t.Fatal): release the
-		// writer connection, or every later write would wait forever.
-		if !finished {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(&queries{db: tx, now: s.now}); err != nil {
-		finished = true
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
-		}
-		return err
-	}
-	finished = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+	return errors.Join(s.reader.db.(cachedDB).cache.close(), s.writer.close(), s.wc.Close(), s.r.Close(), s.w.Close())
 }
 
 // write runs one write method in its own transaction.

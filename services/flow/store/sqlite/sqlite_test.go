@@ -85,16 +85,19 @@ func TestOpenRejectsNonFiles(t *testing.T) {
 
 func TestPragmas(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "flow.db"))
+	type querier interface {
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
 	for _, tc := range []struct {
-		db     *sql.DB
+		db     querier
 		pragma string
 		want   string
 	}{
-		{s.w, "journal_mode", "wal"},
-		{s.w, "synchronous", "2"}, // FULL
-		{s.w, "foreign_keys", "1"},
-		{s.w, "busy_timeout", "10000"},
-		{s.w, "query_only", "0"},
+		{s.wc, "journal_mode", "wal"},
+		{s.wc, "synchronous", "2"}, // FULL
+		{s.wc, "foreign_keys", "1"},
+		{s.wc, "busy_timeout", "10000"},
+		{s.wc, "query_only", "0"},
 		{s.r, "journal_mode", "wal"},
 		{s.r, "foreign_keys", "1"},
 		{s.r, "query_only", "1"},
