@@ -130,6 +130,8 @@ func (e *Engine) Resume(ctx context.Context, def *Definition, x *Execution, ev R
 	if ev.Widget != "" && ev.Widget != w.Widget {
 		return nil, fmt.Errorf("%w in %s (it waits in %s)", ErrNotWaiting, ev.Widget, w.Widget)
 	}
+	// A state without "context" never reached Context.UnmarshalJSON.
+	x.Context.fill()
 	r := &run{e: e, ctx: ctx, x: x, root: def, def: def, res: &Result{Execution: x}}
 	if x.Subflow != nil {
 		sub, err := e.resolve(ctx, x.Subflow.FlowSid, strconv.Itoa(x.Subflow.Revision))

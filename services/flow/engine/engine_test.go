@@ -224,3 +224,39 @@ func TestTriggerRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeSparseState resumes an execution whose stored context lacks
+// maps (written by hand or by an older version): the engine must fill them
+// in, not panic.
+func TestResumeSparseState(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldSpec{})
+	def, err := w.engine.Read(t.Context(), []byte(`{"initial_state":"Trigger","states":[
+	  {"name":"Trigger","type":"trigger","transitions":[{"event":"incomingConversationMessage","next":"ask"}],"properties":{}},
+	  {"name":"ask","type":"send-and-wait-for-reply","properties":{"body":"?"},
+	   "transitions":[{"event":"incomingMessage"},{"event":"timeout","next":"note"},{"event":"deliveryFailure"}]},
+	  {"name":"note","type":"set-variables","properties":{"variables":[{"key":"timed_out","value":"yes"}]},"transitions":[{"event":"next"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{
+		"null_maps": `{"sid":"FN1","flow_sid":"FW1","status":"active","wait":{"widget":"ask","until":"2026-01-01T00:00:00Z"},
+		  "context":{"trigger":null,"widgets":{"ask":null},"flow":{"variables":null,"data":null}}}`,
+		"no_context": `{"sid":"FN1","status":"active","wait":{"widget":"ask","until":"2026-01-01T00:00:00Z"}}`,
+	}
+	for name, state := range states {
+		t.Run(name, func(t *testing.T) {
+			var x Execution
+			if err := json.Unmarshal([]byte(state), &x); err != nil {
+				t.Fatal(err)
+			}
+			res, err := w.engine.Resume(t.Context(), def, &x, Resume{Kind: ResumeTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Ended() || x.Context.Flow.Variables["timed_out"] != "yes" || len(res.Steps) != 2 {
+				t.Fatalf("resume of a sparse state: %+v", x)
+			}
+		})
+	}
+}

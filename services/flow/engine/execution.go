@@ -134,12 +134,17 @@ func (c *Context) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&p); err != nil {
 		return err
 	}
-	p.Trigger = normalize(p.Trigger).(map[string]any)
-	p.Widgets = normalize(p.Widgets).(map[string]any)
-	p.Flow.Data = normalize(p.Flow.Data).(map[string]any)
-	p.Flow.Variables = normalize(p.Flow.Variables).(map[string]any)
 	*c = Context(p)
+	c.fill()
 	return nil
+}
+
+// fill normalises the context's maps, making missing ones empty.
+func (c *Context) fill() {
+	c.Trigger = normalize(c.Trigger)
+	c.Widgets = normalize(c.Widgets)
+	c.Flow.Data = normalize(c.Flow.Data)
+	c.Flow.Variables = normalize(c.Flow.Variables)
 }
 
 // Step is one transition, the engine's ExecutionStep (studio.md §6.6).
@@ -180,19 +185,17 @@ type Result struct {
 // Ended reports whether the execution has ended.
 func (r *Result) Ended() bool { return r.Execution.Status == StatusEnded }
 
-// normalize turns json.Number leaves into int64 or float64 and makes nil
-// maps empty, recursively.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case nil:
+// normalize turns json.Number leaves into int64 or float64, recursively,
+// and a missing or null map into an empty one, since the engine writes
+// into trigger, widgets, flow.data and flow.variables.
+func normalize(m map[string]any) map[string]any {
+	if m == nil {
 		return map[string]any{}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalizeValue(e)
-		}
-		return x
 	}
-	return v
+	for k, e := range m {
+		m[k] = normalizeValue(e)
+	}
+	return m
 }
 
 func normalizeValue(v any) any {

@@ -31,7 +31,11 @@ type part struct {
 }
 
 func (p *part) encode(m any) ([]byte, error) {
-	ptr := reflect.ValueOf(m).Pointer()
+	rv := reflect.ValueOf(m)
+	if rv.Kind() != reflect.Map || rv.IsNil() {
+		return appendJSON(nil, m) // not a map: nothing to key a cache on
+	}
+	ptr := rv.Pointer()
 	if p.json != nil && p.ptr == ptr {
 		return p.json, nil
 	}
