@@ -139,6 +139,8 @@ func (s *Store) handOff(b *batch) {
 		b.err = fmt.Errorf("sqlite: commit: %w", err)
 		// A failed COMMIT can leave the transaction open.
 		s.rollback(ctx)
+	} else {
+		s.commits.Add(1)
 	}
 	close(b.done)
 	<-s.token

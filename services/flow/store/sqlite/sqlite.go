@@ -61,6 +61,8 @@ type Store struct {
 	token   chan struct{}
 	waiting atomic.Int64
 	cur     *batch
+	// commits counts committed batches, for tests.
+	commits atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)

@@ -318,3 +318,47 @@ func TestTwoProcessesShareAFile(t *testing.T) {
 		t.Errorf("claimed %d timers, want %d", len(seen), timers)
 	}
 }
+
+// TestGroupCommit checks that concurrent transactions do share commits, and
+// that MaxBatch 1 turns sharing off.
+func TestGroupCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxBatch int
+		shared   bool
+	}{
+		{"default", 0, true},
+		{"off", 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.Context(), filepath.Join(t.TempDir(), "flow.db"), Options{MaxBatch: tc.maxBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			const callers, each = 32, 10
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					for j := range each {
+						if _, err := s.AcquireLease(t.Context(), fmt.Sprintf("lease-%d-%d", i, j), "o", t0, time.Minute); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			var n int
+			if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM leases`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != callers*each {
+				t.Fatalf("%d leases committed, want %d", n, callers*each)
+			}
+			commits := s.commits.Load()
+			if shared := commits < callers*each; shared != tc.shared {
+				t.Errorf("%d commits for %d transactions; want shared commits = %v", commits, callers*each, tc.shared)
+			}
+		})
+	}
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"send_record_get", testSends},
 		{"tx_commit_rollback", testTx},
 		{"tx_engine_step", testTxEngineStep},
+		{"tx_concurrent_isolation", testTxConcurrent},
 		{"times_round_trip_utc", testTimes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

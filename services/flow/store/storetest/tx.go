@@ -3,6 +3,8 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,5 +166,75 @@ func testTimes(t *testing.T, s store.Store) {
 		ex := newExecution(got, newConversationSID(), "")
 		ex.Status, ex.CreateTime = store.ExecutionStatusEnded, tm
 		diff(t, "extreme time", tm, must[store.Execution](t)(s.CreateExecution(ctxOf(t), ex)).CreateTime)
+	}
+}
+
+// testTxConcurrent runs many transactions at once, some failing by error,
+// panic or a store error half-way: exactly the successful ones must be
+// visible, whatever the store does to commit them (a store may commit
+// concurrent transactions together).
+func testTxConcurrent(t *testing.T, s store.Store) {
+	f := createFlow(t, s, store.FlowStatusPublished)
+	const callers = 48
+	errFail := errors.New("caller failed")
+	type result struct {
+		exec store.Execution
+		err  error
+	}
+	results := make([]result, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			e := newExecution(f, newConversationSID(), "")
+			defer func() {
+				if p := recover(); p != nil {
+					results[i] = result{exec: e, err: fmt.Errorf("panic: %v", p)}
+				}
+			}()
+			err := s.InTx(ctxOf(t), func(tx store.Tx) error {
+				created, err := tx.CreateExecution(ctxOf(t), e)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.AppendStep(ctxOf(t), store.Step{SID: newSID(store.PrefixStep), ExecutionSID: created.SID}); err != nil {
+					return err
+				}
+				switch i % 4 {
+				case 1:
+					return errFail
+				case 2:
+					panic("caller panicked")
+				case 3:
+					// A store error half-way, handled by failing the tx.
+					_, err := tx.AppendStep(ctxOf(t), store.Step{SID: newSID(store.PrefixStep), ExecutionSID: created.SID, Sequence: 1})
+					return err
+				}
+				return nil
+			})
+			results[i] = result{exec: e, err: err}
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		_, getErr := s.GetExecution(ctxOf(t), r.exec.SID)
+		switch i % 4 {
+		case 0:
+			if r.err != nil || getErr != nil {
+				t.Errorf("caller %d: InTx = %v, read = %v; want committed", i, r.err, getErr)
+			}
+			if page := must[store.StepPage](t)(s.ListSteps(ctxOf(t), r.exec.SID, store.PageParams{})); len(page.Steps) != 1 {
+				t.Errorf("caller %d: %d steps, want 1", i, len(page.Steps))
+			}
+		default:
+			if r.err == nil || !errors.Is(getErr, store.ErrNotFound) {
+				t.Errorf("caller %d: InTx = %v, read = %v; want an error and nothing committed", i, r.err, getErr)
+			}
+		}
+		if i%4 == 1 && !errors.Is(r.err, errFail) {
+			t.Errorf("caller %d: InTx = %v, want fn's error", i, r.err)
+		}
+		if i%4 == 3 && !errors.Is(r.err, store.ErrAlreadyExists) {
+			t.Errorf("caller %d: InTx = %v, want ErrAlreadyExists", i, r.err)
+		}
 	}
 }
