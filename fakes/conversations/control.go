@@ -87,6 +87,11 @@ func (s *Server) Inbound(ctx context.Context, in InboundMessage) (InboundResult,
 	}
 	svc, convSid := conv.ChatServiceSid, conv.Sid
 	s.mu.Unlock()
+	if author == nil {
+		// The binding index and the participant lists change together under
+		// s.mu, so this means a bug, not bad input.
+		return InboundResult{}, newError(http.StatusInternalServerError, 20500, "no participant holds binding %s → %s", in.From, in.To)
+	}
 
 	msg := messageInput{author: in.From, hasAuthor: true, body: in.Body, mediaSid: in.MediaSid,
 		source: source, participantSid: author.Sid}

@@ -92,7 +92,7 @@ func isPreEvent(name string) bool {
 // so events of one conversation are queued in the order they happened.
 func (s *Server) emitLocked(ev event) {
 	var ds []delivery
-	token := s.st.newSid("ID")[2:]
+	token := s.st.newToken()
 	add := func(kind string, cfg WebhookConfig) {
 		if cfg.PostWebhookURL == "" || !slices.Contains(cfg.Filters, ev.name) {
 			return
@@ -192,7 +192,7 @@ func (s *Server) runPreHooks(ctx context.Context, ev event) (preHookResult, erro
 	s.mu.Lock()
 	hc := s.deliv.client
 	var ds []delivery
-	token := s.st.newSid("ID")[2:]
+	token := s.st.newToken()
 	for _, cfg := range []WebhookConfig{s.st.webhooks, s.serviceWebhooksLocked(ev.svc)} {
 		if cfg.PreWebhookURL != "" && slices.Contains(cfg.Filters, ev.name) {
 			ds = append(ds, delivery{kind: "pre", event: ev.name, url: cfg.PreWebhookURL, method: upper(cfg.Method),

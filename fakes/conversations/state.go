@@ -212,6 +212,7 @@ type conversation struct {
 // state is everything the fake knows; Server.mu guards it.
 type state struct {
 	rng            *rand.Rand
+	tokens         *rand.Rand // idempotency tokens, apart so webhooks never shift SIDs
 	services       map[string]*Service
 	serviceOrder   []string
 	defaultService string
@@ -231,6 +232,7 @@ type state struct {
 func newState(seed uint64, accountSid string, now time.Time) *state {
 	st := &state{
 		rng:           rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		tokens:        rand.New(rand.NewPCG(seed^0x7f4a7c15, seed)),
 		services:      map[string]*Service{},
 		conversations: map[string]*conversation{},
 		uniqueNames:   map[string]string{},
@@ -257,6 +259,14 @@ func (st *state) newSid(prefix string) string {
 	binary.BigEndian.PutUint64(b[:8], st.rng.Uint64())
 	binary.BigEndian.PutUint64(b[8:], st.rng.Uint64())
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// newToken returns a webhook idempotency token: 32 lower-case hex digits.
+func (st *state) newToken() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], st.tokens.Uint64())
+	binary.BigEndian.PutUint64(b[8:], st.tokens.Uint64())
+	return hex.EncodeToString(b[:])
 }
 
 func bindingKey(address, proxy string) string { return address + "\x00" + proxy }
