@@ -10,7 +10,10 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
-func checkLease(name, owner string, ttl time.Duration) error {
+func checkLease(name, owner string, now time.Time, ttl time.Duration) error {
+	if now.IsZero() {
+		return fmt.Errorf("lease %q: no current time given: %w", name, store.ErrInvalidArgument)
+	}
 	if name == "" || owner == "" {
 		return fmt.Errorf("lease name and owner must be set (got %q, %q): %w", name, owner, store.ErrInvalidArgument)
 	}
@@ -21,7 +24,7 @@ func checkLease(name, owner string, ttl time.Duration) error {
 }
 
 func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
-	if err := checkLease(name, owner, ttl); err != nil {
+	if err := checkLease(name, owner, now, ttl); err != nil {
 		return store.Lease{}, err
 	}
 	expire := store.TimeToMicros(now.Add(ttl))
@@ -58,7 +61,7 @@ func (q *queries) leaseHeld(ctx context.Context, name string) error {
 }
 
 func (q *queries) RenewLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
-	if err := checkLease(name, owner, ttl); err != nil {
+	if err := checkLease(name, owner, now, ttl); err != nil {
 		return store.Lease{}, err
 	}
 	expire := store.TimeToMicros(now.Add(ttl))

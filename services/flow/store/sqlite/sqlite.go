@@ -93,15 +93,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		opts.MaxBatch = 64
 	}
 	if opts.Readers < 0 || opts.MaxBatch < 0 || opts.BusyTimeout < 0 {
-		return nil, fmt.Errorf("sqlite: negative option in %+v: %w", opts, store.ErrInvalidArgument)
+		return nil, fmt.Errorf("sqlite: Readers %d, MaxBatch %d and BusyTimeout %s must not be negative: %w",
+			opts.Readers, opts.MaxBatch, opts.BusyTimeout, store.ErrInvalidArgument)
 	}
 
 	// One writer connection. SQLite admits one writer per database anyway;
 	// funnelling writes through one connection makes them queue in Go
-	// (cheap, fair, context-aware) instead of spinning on SQLITE_BUSY, and
-	// _txlock=immediate takes the write lock at BEGIN, so a transaction
-	// never fails half-way when upgrading a read lock (which busy_timeout
-	// cannot retry). Readers get their own pool: in WAL mode they never block
+	// (cheap, fair, and batched into shared commits, see group_commit.go)
+	// instead of spinning on SQLITE_BUSY, and write transactions start with
+	// BEGIN IMMEDIATE, so one never fails half-way when upgrading a read
+	// lock (which busy_timeout cannot retry); busy_timeout only matters when
+	// another process shares the file. Readers get their own pool: in WAL mode they never block
 	// the writer nor each other, and _query_only guards against a write
 	// slipping onto a reader.
 	//
@@ -155,6 +157,8 @@ func dsn(path string, opts Options, readOnly bool) string {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_foreign_keys", "1")
+	// For the migrations, which use database/sql transactions; InTx issues
+	// BEGIN IMMEDIATE itself.
 	q.Set("_txlock", "immediate")
 	if readOnly {
 		q.Set("_query_only", "1")

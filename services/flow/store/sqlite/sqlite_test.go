@@ -362,3 +362,16 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkHotPathNoGroupCommit is BenchmarkHotPath with every transaction
+// committed on its own (MaxBatch 1), for comparison.
+func BenchmarkHotPathNoGroupCommit(b *testing.B) {
+	storetest.BenchmarkHotPath(b, func(tb testing.TB) store.Store {
+		s, err := Open(context.Background(), filepath.Join(tb.TempDir(), "flow.db"), Options{MaxBatch: 1})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -12,88 +12,109 @@ import (
 // run on the read pool (no queueing behind the writer), writes each in their
 // own write transaction.
 
+// CreateFlow implements [store.Tx].
 func (s *Store) CreateFlow(ctx context.Context, f store.Flow) (store.Flow, error) {
 	return write(ctx, s, func(q *queries) (store.Flow, error) { return q.CreateFlow(ctx, f) })
 }
 
+// GetFlow implements [store.Tx].
 func (s *Store) GetFlow(ctx context.Context, sid string) (store.Flow, error) {
 	return s.reader.GetFlow(ctx, sid)
 }
 
+// ListFlows implements [store.Tx].
 func (s *Store) ListFlows(ctx context.Context, p store.PageParams) (store.FlowPage, error) {
 	return s.reader.ListFlows(ctx, p)
 }
 
+// UpdateFlow implements [store.Tx].
 func (s *Store) UpdateFlow(ctx context.Context, u store.FlowUpdate) (store.Flow, error) {
 	return write(ctx, s, func(q *queries) (store.Flow, error) { return q.UpdateFlow(ctx, u) })
 }
 
+// DeleteFlow implements [store.Tx].
 func (s *Store) DeleteFlow(ctx context.Context, sid string) error {
 	_, err := write(ctx, s, func(q *queries) (struct{}, error) { return struct{}{}, q.DeleteFlow(ctx, sid) })
 	return err
 }
 
+// ListFlowRevisions implements [store.Tx].
 func (s *Store) ListFlowRevisions(ctx context.Context, flowSID string, p store.PageParams) (store.FlowPage, error) {
 	return s.reader.ListFlowRevisions(ctx, flowSID, p)
 }
 
+// GetFlowRevision implements [store.Tx].
 func (s *Store) GetFlowRevision(ctx context.Context, flowSID string, revision int) (store.Flow, error) {
 	return s.reader.GetFlowRevision(ctx, flowSID, revision)
 }
 
+// GetLatestPublishedRevision implements [store.Tx].
 func (s *Store) GetLatestPublishedRevision(ctx context.Context, flowSID string) (store.Flow, error) {
 	return s.reader.GetLatestPublishedRevision(ctx, flowSID)
 }
 
+// GetLatestRevision implements [store.Tx].
 func (s *Store) GetLatestRevision(ctx context.Context, flowSID string) (store.Flow, error) {
 	return s.reader.GetLatestRevision(ctx, flowSID)
 }
 
+// CreateExecution implements [store.Tx].
 func (s *Store) CreateExecution(ctx context.Context, e store.Execution) (store.Execution, error) {
 	return write(ctx, s, func(q *queries) (store.Execution, error) { return q.CreateExecution(ctx, e) })
 }
 
+// GetExecution implements [store.Tx].
 func (s *Store) GetExecution(ctx context.Context, sid string) (store.Execution, error) {
 	return s.reader.GetExecution(ctx, sid)
 }
 
+// ListExecutions implements [store.Tx].
 func (s *Store) ListExecutions(ctx context.Context, p store.ListExecutionsParams) (store.ExecutionPage, error) {
 	return s.reader.ListExecutions(ctx, p)
 }
 
+// UpdateExecution implements [store.Tx].
 func (s *Store) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) (store.Execution, error) {
 	return write(ctx, s, func(q *queries) (store.Execution, error) { return q.UpdateExecution(ctx, u) })
 }
 
+// DeleteExecution implements [store.Tx].
 func (s *Store) DeleteExecution(ctx context.Context, sid string) error {
 	_, err := write(ctx, s, func(q *queries) (struct{}, error) { return struct{}{}, q.DeleteExecution(ctx, sid) })
 	return err
 }
 
+// FindActiveExecutionByConversation implements [store.Tx].
 func (s *Store) FindActiveExecutionByConversation(ctx context.Context, flowSID, conversationSID string) (store.Execution, error) {
 	return s.reader.FindActiveExecutionByConversation(ctx, flowSID, conversationSID)
 }
 
+// FindActiveExecutionByContact implements [store.Tx].
 func (s *Store) FindActiveExecutionByContact(ctx context.Context, flowSID, contact string) (store.Execution, error) {
 	return s.reader.FindActiveExecutionByContact(ctx, flowSID, contact)
 }
 
+// AppendStep implements [store.Tx].
 func (s *Store) AppendStep(ctx context.Context, st store.Step) (store.Step, error) {
 	return write(ctx, s, func(q *queries) (store.Step, error) { return q.AppendStep(ctx, st) })
 }
 
+// ListSteps implements [store.Tx].
 func (s *Store) ListSteps(ctx context.Context, executionSID string, p store.PageParams) (store.StepPage, error) {
 	return s.reader.ListSteps(ctx, executionSID, p)
 }
 
+// GetStep implements [store.Tx].
 func (s *Store) GetStep(ctx context.Context, sid string) (store.Step, error) {
 	return s.reader.GetStep(ctx, sid)
 }
 
+// GetStepContext implements [store.Tx].
 func (s *Store) GetStepContext(ctx context.Context, sid string) (json.RawMessage, error) {
 	return s.reader.GetStepContext(ctx, sid)
 }
 
+// RecordEvent implements [store.Tx].
 func (s *Store) RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error) {
 	var dup bool
 	ev, err := write(ctx, s, func(q *queries) (store.Event, error) {
@@ -104,14 +125,17 @@ func (s *Store) RecordEvent(ctx context.Context, e store.Event) (store.Event, bo
 	return ev, dup, err
 }
 
+// GetEvent implements [store.Tx].
 func (s *Store) GetEvent(ctx context.Context, id int64) (store.Event, error) {
 	return s.reader.GetEvent(ctx, id)
 }
 
+// NextPendingEvent implements [store.Tx].
 func (s *Store) NextPendingEvent(ctx context.Context, conversationSID string) (store.Event, error) {
 	return s.reader.NextPendingEvent(ctx, conversationSID)
 }
 
+// MarkEventDone implements [store.Tx].
 func (s *Store) MarkEventDone(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error {
 	_, err := write(ctx, s, func(q *queries) (struct{}, error) {
 		return struct{}{}, q.MarkEventDone(ctx, id, outcome, doneTime)
@@ -119,48 +143,59 @@ func (s *Store) MarkEventDone(ctx context.Context, id int64, outcome json.RawMes
 	return err
 }
 
+// PendingConversations implements [store.Tx].
 func (s *Store) PendingConversations(ctx context.Context, limit int) ([]string, error) {
 	return s.reader.PendingConversations(ctx, limit)
 }
 
+// DeleteDoneEvents implements [store.Tx].
 func (s *Store) DeleteDoneEvents(ctx context.Context, receivedBefore time.Time) (int, error) {
 	return write(ctx, s, func(q *queries) (int, error) { return q.DeleteDoneEvents(ctx, receivedBefore) })
 }
 
+// AcquireLease implements [store.Tx].
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
 	return write(ctx, s, func(q *queries) (store.Lease, error) { return q.AcquireLease(ctx, name, owner, now, ttl) })
 }
 
+// RenewLease implements [store.Tx].
 func (s *Store) RenewLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
 	return write(ctx, s, func(q *queries) (store.Lease, error) { return q.RenewLease(ctx, name, owner, now, ttl) })
 }
 
+// ReleaseLease implements [store.Tx].
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	_, err := write(ctx, s, func(q *queries) (struct{}, error) { return struct{}{}, q.ReleaseLease(ctx, name, owner) })
 	return err
 }
 
+// ScheduleTimer implements [store.Tx].
 func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, error) {
 	return write(ctx, s, func(q *queries) (store.Timer, error) { return q.ScheduleTimer(ctx, t) })
 }
 
+// CancelTimers implements [store.Tx].
 func (s *Store) CancelTimers(ctx context.Context, executionSID, kind string) (int, error) {
 	return write(ctx, s, func(q *queries) (int, error) { return q.CancelTimers(ctx, executionSID, kind) })
 }
 
+// ClaimDueTimers implements [store.Tx].
 func (s *Store) ClaimDueTimers(ctx context.Context, p store.ClaimTimersParams) ([]store.Timer, error) {
 	return write(ctx, s, func(q *queries) ([]store.Timer, error) { return q.ClaimDueTimers(ctx, p) })
 }
 
+// DeleteTimer implements [store.Tx].
 func (s *Store) DeleteTimer(ctx context.Context, id int64, owner string) error {
 	_, err := write(ctx, s, func(q *queries) (struct{}, error) { return struct{}{}, q.DeleteTimer(ctx, id, owner) })
 	return err
 }
 
+// RecordSend implements [store.Tx].
 func (s *Store) RecordSend(ctx context.Context, snd store.Send) (store.Send, error) {
 	return write(ctx, s, func(q *queries) (store.Send, error) { return q.RecordSend(ctx, snd) })
 }
 
+// GetSend implements [store.Tx].
 func (s *Store) GetSend(ctx context.Context, key string) (store.Send, error) {
 	return s.reader.GetSend(ctx, key)
 }

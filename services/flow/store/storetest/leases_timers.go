@@ -71,6 +71,9 @@ func testLeaseLifecycle(t *testing.T, s store.Store) {
 			wantErr(t, err, store.ErrInvalidArgument)
 		})
 	}
+	_, err = s.AcquireLease(ctxOf(t), name, "c", time.Time{}, ttl)
+	wantErr(t, err, store.ErrInvalidArgument)
+	wantErr(t, s.ReleaseLease(ctxOf(t), name, ""), store.ErrInvalidArgument)
 }
 
 func testLeaseConcurrent(t *testing.T, s store.Store) {
