@@ -132,8 +132,14 @@ func (e *Engine) Resume(ctx context.Context, def *Definition, x *Execution, ev R
 	}
 	// A state without "context" never reached Context.UnmarshalJSON.
 	x.Context.fill()
+	if x.Subflow != nil {
+		x.Subflow.Parent.fill()
+	}
 	r := &run{e: e, ctx: ctx, x: x, root: def, def: def, res: &Result{Execution: x}}
 	if x.Subflow != nil {
+		if ps := def.State(x.Subflow.Widget); ps == nil || ps.Type != TypeRunSubflow {
+			return nil, fmt.Errorf("engine: execution %s runs a subflow from %q, which the definition does not have as a run-subflow", x.Sid, x.Subflow.Widget)
+		}
 		sub, err := e.resolve(ctx, x.Subflow.FlowSid, strconv.Itoa(x.Subflow.Revision))
 		if err != nil {
 			return nil, fmt.Errorf("engine: reloading subflow %s revision %d: %w", x.Subflow.FlowSid, x.Subflow.Revision, err)

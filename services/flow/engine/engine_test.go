@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func readTestFlow(tb testing.TB, e *Engine, name string) *Definition {
@@ -259,4 +260,52 @@ func TestResumeSparseState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzResume feeds arbitrary persisted state to Resume: a corrupt or
+// hand-edited execution must give an error or a result, never a panic.
+func FuzzResume(f *testing.F) {
+	parent := `{"initial_state":"Trigger","states":[
+	  {"name":"Trigger","type":"trigger","transitions":[{"event":"incomingConversationMessage","next":"sub"}],"properties":{}},
+	  {"name":"sub","type":"run-subflow","properties":{"flow_sid":"FW2","flow_revision":"1"},"transitions":[{"event":"completed","next":"ask"},{"event":"failed"}]},
+	  {"name":"ask","type":"send-and-wait-for-reply","properties":{"body":"{{widgets.sub.name}}?"},
+	   "transitions":[{"event":"incomingMessage","next":"sub"},{"event":"timeout"},{"event":"deliveryFailure"}]}]}`
+	sub := `{"initial_state":"Trigger","states":[
+	  {"name":"Trigger","type":"trigger","transitions":[{"event":"incomingParent","next":"ask"}],"properties":{}},
+	  {"name":"ask","type":"send-and-wait-for-reply","properties":{"body":"name?","timeout":"5"},
+	   "transitions":[{"event":"incomingMessage","next":"keep"},{"event":"timeout"},{"event":"deliveryFailure"}]},
+	  {"name":"keep","type":"set-variables","properties":{"variables":[{"key":"name","value":"{{widgets.ask.inbound.Body}}"}]},"transitions":[{"event":"next"}]}]}`
+	spec := worldSpec{Subflows: map[string]json.RawMessage{"FW2": json.RawMessage(sub)}}
+	// Seed with real states: waiting in the subflow, and in the parent.
+	w := newWorld(f, spec)
+	def, err := w.engine.Read(context.Background(), []byte(parent))
+	if err != nil {
+		f.Fatal(err)
+	}
+	res, err := w.engine.Start(context.Background(), def, (&triggerSpec{}).trigger())
+	if err != nil {
+		f.Fatal(err)
+	}
+	inSub, _ := json.Marshal(res.Execution)
+	f.Add(inSub, true)
+	if res, err = w.engine.Resume(context.Background(), def, res.Execution, Resume{Kind: ResumeReply, Conversation: &ConversationMessage{Body: "Ann"}}); err != nil {
+		f.Fatal(err)
+	}
+	inParent, _ := json.Marshal(res.Execution)
+	f.Add(inParent, false)
+	f.Add([]byte(`{"status":"active","wait":{"widget":"ask"},"subflow":{"widget":"sub","flow_sid":"FW2"}}`), true)
+	f.Add([]byte(`{"status":"active","wait":{"widget":"ask"},"context":{"widgets":{"sub":7}}}`), false)
+	f.Fuzz(func(t *testing.T, state []byte, reply bool) {
+		var x Execution
+		if err := json.Unmarshal(state, &x); err != nil {
+			return
+		}
+		w := newWorld(t, spec)
+		w.clock.Advance(24 * time.Hour)
+		ev := Resume{Kind: ResumeTimeout}
+		if reply {
+			ev = Resume{Kind: ResumeReply, Conversation: &ConversationMessage{Body: "yes"}}
+		}
+		_, _ = w.engine.Resume(context.Background(), def, &x, ev)
+	})
 }
