@@ -122,6 +122,15 @@
 //     embedded). The Liquid variables of a run hold the context's maps by
 //     reference and are built once per run, not once per template.
 //
+// # Tests
+//
+// testdata/README.md describes the fixtures: one file per widget type
+// (TestWidgetTypes iterates the registry, so a type without one fails),
+// whole-flow golden runs including the four flows of the shared folder,
+// validation cases, all rewritten with -update. FuzzRead (definitions
+// through Parse, Validate and Start) and FuzzResume (arbitrary persisted
+// state through Resume) must never panic.
+//
 // # Performance
 //
 // BenchmarkSteps runs testdata/flows/split-set-send.json (split →
