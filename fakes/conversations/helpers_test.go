@@ -92,8 +92,12 @@ func call(tb testing.TB, srv *conversations.Server, method, path string, form ur
 	}
 	req.SetBasicAuth(srv.AccountSid(), srv.AuthToken())
 	for i := 0; i+1 < len(header); i += 2 {
-		if header[i] == "Authorization" {
+		switch header[i] {
+		case "Authorization":
 			req.Header.Del("Authorization")
+		case "Host":
+			req.Host = header[i+1] // Go sends req.Host, not a Host header
+			continue
 		}
 		req.Header.Set(header[i], header[i+1])
 	}
