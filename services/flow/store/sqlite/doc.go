@@ -1,0 +1,48 @@
+// Package sqlite implements [store.Store] on an SQLite file with
+// modernc.org/sqlite (pure Go, so binaries stay static).
+//
+// # Durability and concurrency
+//
+//   - WAL journal with synchronous=FULL: a commit is on disk (one WAL fsync)
+//     before InTx returns, so FlowService can acknowledge a webhook as soon
+//     as its event is recorded. NORMAL would skip that fsync and could lose
+//     acknowledged events on power loss.
+//   - One writer connection, held for the Store's life, and a separate pool
+//     of read-only connections (PRAGMA query_only). SQLite has one writer at
+//     a time anyway; queueing writers in Go avoids SQLITE_BUSY retries, and
+//     WAL readers never wait for the writer.
+//   - Group commit: concurrent InTx calls share one transaction, each in its
+//     own savepoint, and one fsync (group_commit.go). Each caller still
+//     returns only after the shared commit, and a failing caller rolls back
+//     only its own savepoint. Options.MaxBatch bounds a batch (1 disables).
+//   - Every statement is prepared once and cached (parsing dominated the
+//     CPU cost of the small statements the store runs).
+//   - Foreign keys are on; cascades implement DeleteFlow and
+//     DeleteExecution. Partial unique indexes enforce one active execution
+//     per (flow, conversation) and per (flow, contact).
+//   - busy_timeout (Options.BusyTimeout, default 10 s) covers other
+//     processes opening the same file: their writes serialise on SQLite's
+//     file lock, and timer claims and leases stay exclusive across them.
+//
+// # Schema
+//
+// Migrations are embedded from migrations/NNNN_name.sql and applied by Open
+// in version order, each in its own transaction together with its row in
+// schema_migrations, so re-opening a database applies nothing twice. Times
+// are INTEGER microseconds since the Unix epoch (UTC), JSON documents TEXT.
+//
+// # Performance
+//
+// BenchmarkHotPath (storetest.BenchmarkHotPath: record an event, update a
+// 2 kB execution state, append three steps, mark the event done, in one
+// transaction) on the project's 2-core AMD EPYC VM with 24 GiB, ext4 on a
+// virtual disk, go test -bench HotPath -benchtime=2s -count=3, measured
+// while other builds kept the load average between 6 and 11:
+//
+//	serial (1 caller), durable:                      73–1,500 tx/s (0.7–14 ms/tx, fsync-bound: varies with disk load)
+//	parallel (32 callers), group commit:             700–2,800 tx/s
+//	parallel (32 callers), MaxBatch 1 (no sharing):  340–490 tx/s
+//
+// The best figures are from a quieter moment (serial 1,487 tx/s, parallel
+// 2,822 tx/s). Each transaction costs about 22 kB and 340 allocations.
+package sqlite
