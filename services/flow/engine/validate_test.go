@@ -99,33 +99,43 @@ func withExtraStates(t *testing.T, defJSON []byte, n int) []byte {
 	return b
 }
 
-// TestSharedFlowsRoundTrip checks that every shared export validates and
-// marshals back to the same JSON, unknown keys and numbers-as-strings
-// included.
-func TestSharedFlowsRoundTrip(t *testing.T) {
+// TestRoundTrip checks that testdata/roundtrip.json and every shared
+// export validate and marshal back to the same JSON, unknown keys and
+// numbers-as-strings included.
+func TestRoundTrip(t *testing.T) {
 	t.Parallel()
-	dir := shared.Path(t, "flows")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	files = append(files, filepath.Join("testdata", "roundtrip.json"))
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			t.Parallel()
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := newWorld(t, worldSpec{})
-			d, err := w.engine.Read(t.Context(), data)
-			if err != nil {
-				t.Fatalf("%s does not validate: %v", f, err)
-			}
-			out, err := json.Marshal(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := jsonDiff(t, json.RawMessage(data), json.RawMessage(out)); diff != "" {
-				t.Errorf("round trip changed the definition (-read +written):\n%s", diff)
-			}
-		})
+	t.Run("roundtrip.json", func(t *testing.T) {
+		t.Parallel()
+		checkRoundTrip(t, filepath.Join("testdata", "roundtrip.json"))
+	})
+	t.Run("shared", func(t *testing.T) {
+		t.Parallel()
+		files, _ := filepath.Glob(filepath.Join(shared.Path(t, "flows"), "*.json"))
+		for _, f := range files {
+			t.Run(filepath.Base(f), func(t *testing.T) {
+				t.Parallel()
+				checkRoundTrip(t, f)
+			})
+		}
+	})
+}
+
+func checkRoundTrip(t *testing.T, f string) {
+	t.Helper()
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, worldSpec{})
+	d, err := w.engine.Read(t.Context(), data)
+	if err != nil {
+		t.Fatalf("%s does not validate: %v", f, err)
+	}
+	out, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := jsonDiff(t, json.RawMessage(data), json.RawMessage(out)); diff != "" {
+		t.Errorf("round trip changed the definition (-read +written):\n%s", diff)
 	}
 }
