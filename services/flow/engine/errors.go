@@ -13,7 +13,6 @@ const (
 	CodeFunctionError      = 81010 // run-function: 4xx/5xx, timeout, oversized body
 	CodeSendFailed         = 81011 // send-message / send-and-wait: the send failed
 	CodeHTTPRequestError   = 81014 // make-http-request: bad URL, reserved parameter, transport
-	CodeFunctionResponse   = 81017 // run-function: the response could not be used
 	CodeInvalidRevision    = 81021 // run-subflow: bad flow_revision
 	CodeInvalidDefinition  = 81022 // flow definition validation failed
 	CodeSubflowError       = 81024 // run-subflow: definition missing, nesting
