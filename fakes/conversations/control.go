@@ -175,7 +175,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			writeError(w, err)
 			return
 		}
-		in := InboundMessage{From: f.v.Get("From"), To: f.v.Get("To"), Body: f.v.Get("Body"),
+		in := InboundMessage{From: plusFixed(f.v.Get("From")), To: plusFixed(f.v.Get("To")), Body: f.v.Get("Body"),
 			Channel: f.v.Get("Channel"), MediaSid: f.v.Get("MediaSid")}
 		res, ierr := s.Inbound(r.Context(), in)
 		if ierr != nil {
@@ -273,6 +273,16 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		s.ClearFaults()
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// plusFixed restores the "+" of an E.164 number that arrived as a space,
+// because `curl -d From=+1555…` sends an unencoded "+", which forms decode
+// as a space. Only the control plane is this lenient; the API is not.
+func plusFixed(addr string) string {
+	if rest, ok := strings.CutPrefix(addr, " "); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+		return "+" + rest
+	}
+	return addr
 }
 
 // controlForm parses a control-plane form with the API's size limit.

@@ -52,7 +52,7 @@ func TestControlPlane(t *testing.T) {
 	} {
 		mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants", p)
 	}
-	st, res := control(t, "POST", base+"/inbound", form("From", "+15550000002", "To", "+15559999998", "Body", "via whatsapp", "Channel", "whatsapp"))
+	st, res := control(t, "POST", base+"/inbound", form("From", " 15550000002", "To", "+15559999998", "Body", "via whatsapp", "Channel", "whatsapp"))
 	if st != 201 || res["conversation_sid"] != sid || !strings.HasPrefix(str(res["message_sid"]), "IM") {
 		t.Fatalf("inbound %d %v", st, res)
 	}
