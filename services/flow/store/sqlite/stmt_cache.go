@@ -30,13 +30,23 @@ func newStmtCache(prepare func(context.Context, string) (*sql.Stmt, error), dire
 
 func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
+	st, ok := c.m[query]
+	c.mu.Unlock()
+	if ok {
 		return st, nil
 	}
+	// Prepare without the lock: preparing on the read pool may wait for a
+	// connection, and other queries must not wait for that.
 	st, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		// Another caller prepared it meanwhile; keep one.
+		st.Close()
+		return prev, nil
 	}
 	c.m[query] = st
 	return st, nil
