@@ -1,0 +1,216 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/convoflow/convoflow/services/flow/engine"
+	"github.com/convoflow/convoflow/services/flow/store"
+)
+
+// attempt is one engine call (Start, Resume or End) on its way to the store.
+// It travels in the context given to the engine so the send guard
+// (onceMessenger) can key, look up and record sends, and create the
+// execution row before the first send of a new execution.
+//
+// The engine runs one execution on one goroutine, so the fields need no lock.
+type attempt struct {
+	// cause names what drives the call ("ev<event ID>", "tm<timer ID>",
+	// "rest") plus, for a persisted execution, the version it started
+	// from. Send keys are the engine's key + "@" + cause: a replay of the
+	// same call from the same state finds its sends, a different call
+	// (another event or timer, or the same after the state moved on) never
+	// takes another's.
+	cause string
+	// row is the execution row as the runner knows it: for a new
+	// execution the identity (flow, revision, contact, conversation) to
+	// create it with.
+	row store.Execution
+	// persisted says the row exists; version is its stored version.
+	persisted bool
+	version   int64
+	// abort cancels the engine's context with abortErr when the send
+	// guard cannot go on (the store failed): the engine then returns a
+	// context error and the runner returns abortErr.
+	abort    context.CancelCauseFunc
+	abortErr error
+}
+
+type attemptKey struct{}
+
+func attemptFrom(ctx context.Context) *attempt {
+	at, _ := ctx.Value(attemptKey{}).(*attempt)
+	return at
+}
+
+// withAttempt returns the context for an engine call of at.
+func withAttempt(ctx context.Context, at *attempt) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, attemptKey{}, at))
+	at.abort = cancel
+	return ctx, func() { cancel(nil) }
+}
+
+// fail returns the error of a failed engine call, preferring the send
+// guard's reason over the context error it caused.
+func (at *attempt) fail(err error) error {
+	if at.abortErr != nil {
+		return at.abortErr
+	}
+	return err
+}
+
+// startWithSID runs engine.Start with the execution SID chosen by the runner.
+func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def *engine.Definition, t *engine.Trigger) (*engine.Result, error) {
+	at.row.SID = sid
+	ctx, cancel := withAttempt(ctx, at)
+	defer cancel()
+	done := r.ids.handoff(sid)
+	res, err := r.eng.Start(ctx, def, t)
+	done()
+	if err != nil {
+		return nil, at.fail(err)
+	}
+	if res.Execution.Sid != sid {
+		// Only possible if the engine minted an execution SID somewhere
+		// else than at the start of Start; sends would then be keyed on
+		// a SID a replay cannot reproduce.
+		return nil, fmt.Errorf("runner: the engine named the execution %s, not %s", res.Execution.Sid, sid)
+	}
+	return res, nil
+}
+
+// resume runs engine.Resume for at.
+func (r *Runner) resume(ctx context.Context, at *attempt, def *engine.Definition, x *engine.Execution, ev engine.Resume) (*engine.Result, error) {
+	ctx, cancel := withAttempt(ctx, at)
+	defer cancel()
+	res, err := r.eng.Resume(ctx, def, x, ev)
+	if err != nil {
+		return nil, at.fail(err)
+	}
+	return res, nil
+}
+
+// decodeExecution reads the engine state of a stored execution.
+func decodeExecution(row store.Execution) (*engine.Execution, error) {
+	var x engine.Execution
+	if err := json.Unmarshal(row.State, &x); err != nil {
+		return nil, fmt.Errorf("runner: execution %s has unreadable state: %w", row.SID, err)
+	}
+	return &x, nil
+}
+
+// commit persists an engine Result in one transaction: the execution row
+// (created or updated at the version the call started from), its steps,
+// its timers (the wait's timeout, the LIFETIME timer of a new execution,
+// none once ended) and whatever extra adds (the event marked done, the fired
+// timer deleted). Steps are published to subscribers after the commit.
+func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, extra func(store.Tx) error) (store.Execution, error) {
+	x := res.Execution
+	state, err := json.Marshal(x)
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("runner: encoding execution %s: %w", x.Sid, err)
+	}
+	xctx, err := json.Marshal(x.Context)
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("runner: encoding the context of %s: %w", x.Sid, err)
+	}
+	status := store.ExecutionStatusActive
+	if res.Ended() {
+		status = store.ExecutionStatusEnded
+	}
+	steps := make([]store.Step, len(res.Steps))
+	for i, s := range res.Steps {
+		steps[i] = storeStep(s)
+	}
+	now := r.now()
+	var out store.Execution
+	err = r.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		if at.persisted {
+			out, err = tx.UpdateExecution(ctx, store.ExecutionUpdate{
+				SID: x.Sid, Version: at.version, Status: status, EndedReason: x.EndedReason,
+				State: state, Context: xctx, UpdateTime: x.DateUpdated,
+			})
+		} else {
+			row := at.row
+			row.SID, row.Status, row.EndedReason = x.Sid, status, x.EndedReason
+			row.State, row.Context = state, xctx
+			row.CreateTime, row.UpdateTime = x.DateCreated, x.DateUpdated
+			out, err = tx.CreateExecution(ctx, row)
+			if err == nil && !res.Ended() {
+				err = scheduleLifetime(ctx, tx, x.Sid, x.DateCreated)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		for i := range steps {
+			if steps[i], err = tx.AppendStep(ctx, steps[i]); err != nil {
+				return err
+			}
+		}
+		switch {
+		case res.Ended():
+			if _, err := tx.CancelTimers(ctx, x.Sid, ""); err != nil {
+				return err
+			}
+		case res.Wait != nil:
+			payload, _ := json.Marshal(waitPayload{Widget: res.Wait.Widget, Subflow: res.Wait.Subflow})
+			if _, err := tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: x.Sid, Kind: store.TimerKindWaitTimeout, FireTime: fireTime(res.Wait.Until), Payload: payload, CreateTime: now}); err != nil {
+				return err
+			}
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		var active *store.ActiveExecutionError
+		if errors.As(err, &active) {
+			return store.Execution{}, err
+		}
+		return store.Execution{}, fmt.Errorf("runner: committing execution %s: %w", x.Sid, err)
+	}
+	at.persisted, at.version = true, out.Version
+	r.subs.publish(x.Sid, steps, res.Ended())
+	return out, nil
+}
+
+// waitPayload is a wait-timeout timer's payload: the widget it was armed
+// for, so a timer left over from an earlier wait is refused by the engine.
+type waitPayload struct {
+	Widget  string `json:"widget"`
+	Subflow string `json:"subflow,omitempty"`
+}
+
+// scheduleLifetime arms the LIFETIME timer of a new execution: Studio
+// ends executions engine.ExecutionLifetime after they started.
+func scheduleLifetime(ctx context.Context, tx store.Tx, sid string, created time.Time) error {
+	_, err := tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: sid, Kind: store.TimerKindLifetime, FireTime: created.Add(engine.ExecutionLifetime)})
+	return err
+}
+
+// storeStep converts an engine step. The store has no column for a step's
+// error, so a failed widget's StepError is kept in the step context under
+// "error" ({code, message}), where Studio's console shows a step's failure.
+func storeStep(s engine.Step) store.Step {
+	c := s.Context
+	if s.Error != nil {
+		var m map[string]any
+		if json.Unmarshal(c, &m) == nil && m != nil {
+			m["error"] = map[string]any{"code": s.Error.Code, "message": s.Error.Message}
+			if b, err := json.Marshal(m); err == nil {
+				c = b
+			}
+		}
+	}
+	return store.Step{
+		SID: s.Sid, ExecutionSID: s.ExecutionSid, Sequence: int64(s.Number), Name: s.Name,
+		TransitionedFrom: s.TransitionedFrom, TransitionedTo: s.TransitionedTo, Type: s.Type,
+		Context: c, CreateTime: s.DateCreated,
+	}
+}

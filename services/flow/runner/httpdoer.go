@@ -1,0 +1,99 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/convoflow/convoflow/services/flow/engine"
+)
+
+// httpDoer is the engine's HTTPDoer for run-function and make-http-request.
+// It rewrites URL prefixes (--function-map), so the Twilio Functions an
+// imported flow calls (https://support-1234-dev.twil.io/…) can be served by
+// another service; adds the account's credentials when the engine asks for
+// Twilio auth; and follows redirects (the http.Client's default). The engine
+// owns the time limit (a context deadline) and the response size limit.
+type httpDoer struct {
+	client      *http.Client
+	rewrites    []rewrite
+	account     string
+	token       string
+}
+
+type rewrite struct{ from, to string }
+
+// ParseFunctionMap checks "FROM=TO" URL-prefix rewrites, as given to
+// --function-map.
+func ParseFunctionMap(entries []string) error {
+	_, err := parseRewrites(entries)
+	return err
+}
+
+func parseRewrites(entries []string) ([]rewrite, error) {
+	var out []rewrite
+	for _, e := range entries {
+		from, to, ok := strings.Cut(e, "=")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		if !ok || from == "" || to == "" {
+			return nil, fmt.Errorf("runner: function map entry %q is not FROM=TO", e)
+		}
+		for _, u := range []string{from, to} {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return nil, fmt.Errorf("runner: function map entry %q: %q is not an http(s) URL", e, u)
+			}
+		}
+		out = append(out, rewrite{from: from, to: to})
+	}
+	// The longest prefix wins, whatever the order of the flags.
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].from) > len(out[j].from) })
+	return out, nil
+}
+
+func newHTTPDoer(client *http.Client, functionMap []string, account, token string) (*httpDoer, error) {
+	rw, err := parseRewrites(functionMap)
+	if err != nil {
+		return nil, err
+	}
+	return &httpDoer{client: client, rewrites: rw, account: account, token: token}, nil
+}
+
+// mapURL applies the first (longest) matching prefix rewrite.
+func (d *httpDoer) mapURL(u string) string {
+	for _, rw := range d.rewrites {
+		if strings.HasPrefix(u, rw.from) {
+			return rw.to + u[len(rw.from):]
+		}
+	}
+	return u
+}
+
+// Do implements engine.HTTPDoer.
+func (d *httpDoer) Do(ctx context.Context, r *engine.HTTPRequest) (*engine.HTTPResponse, error) {
+	target := d.mapURL(r.URL)
+	if target == "" {
+		return nil, fmt.Errorf("widget %s has no URL to call (map it with --function-map)", r.Widget)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if r.TwilioAuth && d.account != "" {
+		req.SetBasicAuth(d.account, d.token)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	return &engine.HTTPResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}

@@ -1,0 +1,423 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twilio/twilio-go"
+
+	"github.com/convoflow/convoflow/internal/twilioclient"
+	"github.com/convoflow/convoflow/services/flow/engine"
+	"github.com/convoflow/convoflow/services/flow/store"
+)
+
+// ErrAlreadyEnded is returned (wrapped) by EndExecution for an execution
+// that has already ended: Studio answers 409 there, the API FailedPrecondition.
+var ErrAlreadyEnded = errors.New("execution has already ended")
+
+// Defaults of Config.
+const (
+	DefaultMessageAuthor = "system"
+	DefaultTimerInterval = time.Second
+)
+
+// Tuning that is not worth a flag: how long a replica keeps a conversation's
+// queue and a claimed timer before another replica may take it over, and how
+// often it looks for queues nobody works on (after a replica died).
+const (
+	leaseTTL      = 30 * time.Second
+	timerClaimTTL = time.Minute
+	rescanEvery   = 5 * time.Second
+	// retryMin and retryMax bound the backoff of an event or timer whose
+	// processing failed for an infrastructure reason (the store, a
+	// cancelled context): it is retried, never dropped.
+	retryMin = 50 * time.Millisecond
+	retryMax = 30 * time.Second
+)
+
+// Config configures a Runner.
+type Config struct {
+	Store store.Store
+	// AccountSid and AuthToken are the Conversations API credentials; they
+	// also authenticate make-http-request calls with add_twilio_auth.
+	AccountSid string
+	AuthToken  string
+	// ConversationsURL is the Conversations API base URL (the fake in
+	// tests); empty means Twilio's.
+	ConversationsURL string
+	// FunctionMap holds "FROM=TO" URL-prefix rewrites applied to
+	// run-function and make-http-request URLs.
+	FunctionMap []string
+	// MessageAuthor is the author of the messages the engine posts; events
+	// with this author and Source "API" are the engine's own and ignored.
+	// Default DefaultMessageAuthor.
+	MessageAuthor string
+	// Clock is the time source; default time.Now.
+	Clock func() time.Time
+	// Owner identifies this replica in leases and timer claims; default
+	// hostname, pid and random digits.
+	Owner  string
+	Logger *slog.Logger
+	// HTTPClient serves run-function and make-http-request; default a
+	// client with an engine.HTTPTimeout timeout.
+	HTTPClient *http.Client
+	// IDs mints SIDs; default engine.RandomIDs. Executions started by an
+	// event get a SID derived from the event instead (see doc.go).
+	IDs engine.IDGen
+	// TimerInterval is how often due timers are claimed; default
+	// DefaultTimerInterval.
+	TimerInterval time.Duration
+	// Messenger replaces the Conversations API messenger (tests that
+	// simulate failures wrap NewTwilioMessenger's); nil builds one from
+	// the fields above.
+	Messenger engine.Messenger
+}
+
+// Runner is FlowService's durable execution runtime: it records
+// conversation events, runs them through the engine in per-conversation
+// order, persists every result atomically, fires timers and performs the
+// side effects. Several Runners (replicas) may share one store.
+type Runner struct {
+	cfg    Config
+	st     store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	eng    *engine.Engine
+	ids    *sidHandoff
+	twilio *twilio.RestClient
+	defs   *defCache
+	subs   *hub
+
+	// ctx is the lifetime of background work (workers, timers); Start's
+	// context ends it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	// idle is closed and replaced whenever a conversation's event is
+	// done, waking WaitIdle callers.
+	idle map[string]chan struct{}
+	// stopped is set once Start's context ended: no new workers.
+	stopped  bool
+	wg       sync.WaitGroup
+	workerWG sync.WaitGroup
+}
+
+// New builds a Runner. It does not start background work: call Start.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("runner: Config.Store is required")
+	}
+	if cfg.MessageAuthor == "" {
+		cfg.MessageAuthor = DefaultMessageAuthor
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = defaultOwner()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: engine.HTTPTimeout}
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = engine.RandomIDs{}
+	}
+	if cfg.TimerInterval <= 0 {
+		cfg.TimerInterval = DefaultTimerInterval
+	}
+	doer, err := newHTTPDoer(cfg.HTTPClient, cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		cfg:     cfg,
+		st:      cfg.Store,
+		log:     cfg.Logger,
+		now:     cfg.Clock,
+		ids:     &sidHandoff{base: cfg.IDs},
+		defs:    newDefCache(),
+		subs:    newHub(),
+		workers: map[string]*worker{},
+		idle:    map[string]chan struct{}{},
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if cfg.AccountSid != "" || cfg.Messenger == nil {
+		if cfg.AccountSid == "" || cfg.AuthToken == "" {
+			return nil, errors.New("runner: Config.AccountSid and Config.AuthToken are required for the Conversations API")
+		}
+		r.twilio, err = twilioclient.New(twilioclient.Options{AccountSID: cfg.AccountSid, AuthToken: cfg.AuthToken, BaseURL: cfg.ConversationsURL})
+		if err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+	}
+	messenger := cfg.Messenger
+	if messenger == nil {
+		messenger = NewTwilioMessenger(r.twilio, cfg.MessageAuthor)
+	}
+	r.eng, err = engine.New(engine.Options{
+		Clock:     engine.ClockFunc(cfg.Clock),
+		IDs:       r.ids,
+		Messenger: &onceMessenger{r: r, next: messenger},
+		HTTP:      doer,
+		Subflows:  &subflowResolver{st: cfg.Store, defs: r.defs},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	return r, nil
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "flowservice"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Engine returns the engine the runner drives, with the same options
+// (subflows resolved from the store), for validating definitions.
+func (r *Runner) Engine() *engine.Engine { return r.eng }
+
+// Owner is the replica identity used for leases and timer claims.
+func (r *Runner) Owner() string { return r.cfg.Owner }
+
+// Start runs the background work until ctx is done: it resumes every
+// conversation with pending events (recorded before a restart or by a
+// replica that died), fires due timers every TimerInterval, and rescans for
+// abandoned queues. It returns after the workers it started have stopped.
+func (r *Runner) Start(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, r.cancel)
+	defer stop()
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		r.rescanLoop(r.ctx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.timerLoop(r.ctx)
+	}()
+	<-r.ctx.Done()
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.wg.Wait()
+	r.workerWG.Wait()
+	return nil
+}
+
+// rescanLoop kicks a worker for every conversation with pending events, at
+// start and then periodically, so queues left by a restart or a dead replica
+// (whose lease expired) are picked up.
+func (r *Runner) rescanLoop(ctx context.Context) {
+	t := time.NewTicker(rescanEvery)
+	defer t.Stop()
+	for {
+		convs, err := r.st.PendingConversations(ctx, 1000)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("listing conversations with pending events", "err", err)
+		}
+		for _, c := range convs {
+			r.kick(c)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// CreateExecution is the REST trigger (POST /v2/Flows/{FlowSid}/Executions):
+// it starts an execution of the flow's latest published revision for the
+// contact to, with parameters as flow.data, and runs it until it waits or
+// ends. A contact with an active execution of the flow gets
+// *store.ActiveExecutionError with the conflicting SID.
+func (r *Runner) CreateExecution(ctx context.Context, flowSid, to, from string, parameters map[string]any) (store.Execution, error) {
+	if to == "" || from == "" {
+		return store.Execution{}, fmt.Errorf("runner: an execution needs To and From: %w", store.ErrInvalidArgument)
+	}
+	rev, def, err := r.publishedDefinition(ctx, flowSid)
+	if err != nil {
+		return store.Execution{}, err
+	}
+	// Refuse before anything runs, so a 409 has no side effects; the
+	// database's unique index settles races at commit.
+	if x, err := r.st.FindActiveExecutionByContact(ctx, flowSid, to); err == nil {
+		return store.Execution{}, &store.ActiveExecutionError{FlowSID: flowSid, ContactChannelAddress: to, ExecutionSID: x.SID}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Execution{}, fmt.Errorf("runner: %w", err)
+	}
+	if parameters == nil {
+		parameters = map[string]any{}
+	}
+	at := &attempt{
+		cause: "rest",
+		row:   store.Execution{FlowSID: flowSid, FlowRevision: rev, ContactChannelAddress: to},
+	}
+	sid := r.ids.base.NewSID(store.PrefixExecution)
+	res, err := r.startWithSID(ctx, at, sid, def, &engine.Trigger{
+		FlowSid:      flowSid,
+		FlowRevision: rev,
+		Event:        engine.EventIncomingRequest,
+		Request:      &engine.Request{From: from, To: to, Parameters: parameters},
+	})
+	if err != nil {
+		r.dropPlaceholder(at, sid)
+		return store.Execution{}, err
+	}
+	x, err := r.commit(ctx, at, res, nil)
+	if err != nil {
+		r.dropPlaceholder(at, sid)
+		return store.Execution{}, err
+	}
+	return x, nil
+}
+
+// dropPlaceholder deletes the execution row a failed REST start created for
+// its sends, so the contact is not blocked by an execution that never ran.
+// Messages already sent stay sent; they were recorded with it.
+func (r *Runner) dropPlaceholder(at *attempt, sid string) {
+	if !at.persisted {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+	defer cancel()
+	if err := r.st.DeleteExecution(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.log.Error("deleting the placeholder of a failed execution", "execution_sid", sid, "err", err)
+	}
+}
+
+// EndExecution ends an active execution through the API (ended_reason API):
+// its timers are cancelled and later events start a new execution. Ending
+// an ended execution returns an error wrapping ErrAlreadyEnded.
+func (r *Runner) EndExecution(ctx context.Context, flowSid, executionSid string) (store.Execution, error) {
+	for try := 0; ; try++ {
+		row, err := r.st.GetExecution(ctx, executionSid)
+		if err != nil {
+			return store.Execution{}, fmt.Errorf("runner: execution %s: %w", executionSid, err)
+		}
+		if row.FlowSID != flowSid {
+			return store.Execution{}, fmt.Errorf("runner: execution %s of flow %s: %w", executionSid, flowSid, store.ErrNotFound)
+		}
+		if row.Status == store.ExecutionStatusEnded {
+			return store.Execution{}, fmt.Errorf("runner: execution %s: %w", executionSid, ErrAlreadyEnded)
+		}
+		out, err := r.endRow(ctx, row, engine.EndedAPI, nil)
+		if errors.Is(err, store.ErrConflict) && try < 10 {
+			// A worker or timer committed in between: read again.
+			continue
+		}
+		return out, err
+	}
+}
+
+// endRow ends an active execution row from outside the flow (API or
+// LIFETIME), in one transaction with extra.
+func (r *Runner) endRow(ctx context.Context, row store.Execution, reason string, extra func(store.Tx) error) (store.Execution, error) {
+	at := &attempt{persisted: true, version: row.Version, row: row}
+	if len(row.State) == 0 {
+		// A placeholder left by a start that crashed after sending: there
+		// is no engine state to end, only the row.
+		var out store.Execution
+		err := r.st.InTx(ctx, func(tx store.Tx) error {
+			var err error
+			out, err = tx.UpdateExecution(ctx, store.ExecutionUpdate{SID: row.SID, Version: row.Version, Status: store.ExecutionStatusEnded, EndedReason: reason, UpdateTime: r.now()})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CancelTimers(ctx, row.SID, ""); err != nil {
+				return err
+			}
+			if extra != nil {
+				return extra(tx)
+			}
+			return nil
+		})
+		if err != nil {
+			return store.Execution{}, fmt.Errorf("runner: ending execution %s: %w", row.SID, err)
+		}
+		r.subs.end(row.SID)
+		return out, nil
+	}
+	x, err := decodeExecution(row)
+	if err != nil {
+		return store.Execution{}, err
+	}
+	res, err := r.eng.End(x, reason)
+	if errors.Is(err, engine.ErrEnded) {
+		return store.Execution{}, fmt.Errorf("runner: execution %s: %w", row.SID, ErrAlreadyEnded)
+	}
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("runner: ending execution %s: %w", row.SID, err)
+	}
+	return r.commit(ctx, at, res, extra)
+}
+
+// Subscribe returns the steps of an execution as they are committed, from
+// now on; the channel is closed after the step that ends the execution, when
+// the execution has already ended or does not exist, or on cancel. Callers
+// list the stored steps first and deduplicate by sequence.
+func (r *Runner) Subscribe(executionSid string) (<-chan store.Step, func()) {
+	ch, cancel := r.subs.subscribe(executionSid)
+	// Registered first, checked second: an execution that ends in between
+	// is closed by the publisher.
+	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	row, err := r.st.GetExecution(ctx, executionSid)
+	if err != nil || row.Status == store.ExecutionStatusEnded {
+		r.subs.end(executionSid)
+	}
+	return ch, cancel
+}
+
+// publishedDefinition returns the flow's latest published revision, parsed.
+func (r *Runner) publishedDefinition(ctx context.Context, flowSid string) (int, *engine.Definition, error) {
+	f, err := r.st.GetLatestPublishedRevision(ctx, flowSid)
+	if err != nil {
+		return 0, nil, fmt.Errorf("runner: published revision of flow %s: %w", flowSid, err)
+	}
+	def, err := r.defs.get(f)
+	if err != nil {
+		return 0, nil, err
+	}
+	return f.Revision, def, nil
+}
+
+// definition returns one revision of a flow, parsed.
+func (r *Runner) definition(ctx context.Context, flowSid string, revision int) (*engine.Definition, error) {
+	if def := r.defs.lookup(flowSid, revision); def != nil {
+		return def, nil
+	}
+	f, err := r.st.GetFlowRevision(ctx, flowSid, revision)
+	if err != nil {
+		return nil, fmt.Errorf("runner: flow %s revision %d: %w", flowSid, revision, err)
+	}
+	return r.defs.get(f)
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// conversationLease names the lease on a conversation's event queue.
+func conversationLease(conversationSid string) string {
+	return "conversation/" + conversationSid
+}
+
