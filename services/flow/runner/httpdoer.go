@@ -19,10 +19,10 @@ import (
 // Twilio auth; and follows redirects (the http.Client's default). The engine
 // owns the time limit (a context deadline) and the response size limit.
 type httpDoer struct {
-	client      *http.Client
-	rewrites    []rewrite
-	account     string
-	token       string
+	client   *http.Client
+	rewrites []rewrite
+	account  string
+	token    string
 }
 
 type rewrite struct{ from, to string }

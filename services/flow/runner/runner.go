@@ -420,4 +420,3 @@ func isCtxErr(err error) bool {
 func conversationLease(conversationSid string) string {
 	return "conversation/" + conversationSid
 }
-
