@@ -135,9 +135,14 @@ type Store interface {
 	Tx
 	// InTx runs fn in one transaction: everything fn does commits together
 	// when it returns nil, and rolls back when it returns an error (returned
-	// unchanged) or panics. The commit is durable when InTx returns. fn must
-	// not retain tx, and must not call the Store itself (only tx) while it
-	// runs.
+	// unchanged) or panics. The commit is durable when InTx returns. A store
+	// error inside fn (say ErrAlreadyExists) does not doom the transaction:
+	// fn may handle it and go on.
+	//
+	// fn must not retain tx, must not call the Store itself (only tx), and
+	// should do nothing slow besides: writers take turns, so network I/O
+	// inside fn (sending a message) delays every other writer. Do I/O
+	// before or after, and record its result with RecordSend.
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 	// Close releases the store's resources.
 	Close() error
