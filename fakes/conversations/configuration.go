@@ -1,6 +1,9 @@
 package conversations
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // accountEventFilters are the events account- and service-level webhook
 // configurations accept.
@@ -153,4 +156,53 @@ func updateConfigurationWebhook(s *Server, c *call) error {
 	}
 	s.st.webhooks = cfg
 	return c.ok(s.renderWebhookConfigLocked(c))
+}
+
+type serviceWebhookConfigJSON struct {
+	AccountSid     string   `json:"account_sid"`
+	ChatServiceSid string   `json:"chat_service_sid"`
+	PreWebhookURL  *string  `json:"pre_webhook_url"`
+	PostWebhookURL *string  `json:"post_webhook_url"`
+	Filters        []string `json:"filters"`
+	Method         string   `json:"method"`
+	URL            string   `json:"url"`
+}
+
+func (s *Server) renderServiceWebhookConfigLocked(c *call, svc *Service) serviceWebhookConfigJSON {
+	w := svc.Webhooks
+	return serviceWebhookConfigJSON{
+		AccountSid:     s.opts.AccountSid,
+		ChatServiceSid: svc.Sid,
+		PreWebhookURL:  null(w.PreWebhookURL),
+		PostWebhookURL: null(w.PostWebhookURL),
+		Filters:        w.Filters,
+		Method:         upper(w.Method), // the spec's enum has no null: unset reads as POST
+		URL:            c.base + "/v1/Services/" + svc.Sid + "/Configuration/Webhooks",
+	}
+}
+
+// fetchServiceWebhookConfiguration and updateServiceWebhookConfiguration
+// serve the service-level webhook configuration that emitLocked and
+// runPreHooks consult next to the account-level one.
+func fetchServiceWebhookConfiguration(s *Server, c *call) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.ok(s.renderServiceWebhookConfigLocked(c, s.st.services[c.svc]))
+}
+
+func updateServiceWebhookConfiguration(s *Server, c *call) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svc := s.st.services[c.svc]
+	cfg := svc.Webhooks.clone()
+	readWebhookConfig(c.form, &cfg)
+	if err := c.formErr(); err != nil {
+		return err
+	}
+	if cfg.Method == "" {
+		cfg.Method = http.MethodPost
+	}
+	svc.Webhooks = cfg
+	svc.DateUpdated = s.now()
+	return c.ok(s.renderServiceWebhookConfigLocked(c, svc))
 }

@@ -20,11 +20,11 @@ func errorFixture(t *testing.T, srv *conversations.Server) map[string]string {
 	t.Helper()
 	a := mustCall(t, 201, srv, "POST", "/v1/Conversations", form("UniqueName", "taken"))
 	sid := str(a["sid"])
-	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants",
+	sms := mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants",
 		form("MessagingBinding.Address", "+15550000001", "MessagingBinding.ProxyAddress", "+15559999999"))
 	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants", form("Identity", "alice"))
 	c := mustCall(t, 201, srv, "POST", "/v1/Conversations", form("State", "closed"))
-	return map[string]string{"A": sid, "C": str(c["sid"])}
+	return map[string]string{"A": sid, "C": str(c["sid"]), "SMS": str(sms["sid"])}
 }
 
 // fillParticipants adds n participants to conversation A.
@@ -47,7 +47,7 @@ func TestErrors(t *testing.T) {
 		name    string
 		extra   func(*testing.T, *conversations.Server, map[string]string)
 		method  string
-		path    string // {A} and {C} are replaced by the fixture's SIDs
+		path    string // {A}, {C} and {SMS} are replaced by the fixture's SIDs
 		form    url.Values
 		header  []string
 		status  int
@@ -101,6 +101,10 @@ func TestErrors(t *testing.T) {
 			form: form("MessagingBinding.Address", "+15550000009"), status: 400, code: 50412},
 		{name: "channel_mismatch", method: "POST", path: "/v1/Conversations/{A}/Participants",
 			form: form("MessagingBinding.Address", "whatsapp:+15550000009", "MessagingBinding.ProxyAddress", "+15559999999"), status: 400, code: 50414},
+		{name: "identity_on_sms_participant", method: "POST", path: "/v1/Conversations/{A}/Participants/{SMS}", form: form("Identity", "sms-user"), status: 400, code: 50444,
+			message: "^Failed to add an identity to a participant$"},
+		{name: "proxy_on_chat_participant", method: "POST", path: "/v1/Conversations/{A}/Participants/alice", form: form("MessagingBinding.ProxyAddress", "+15559999990"), status: 400, code: 50441,
+			message: "^Failed to add a proxy address to a participant$"},
 		{name: "chat_participant_limit", extra: fillParticipants(true, 99), method: "POST", path: "/v1/Conversations/{A}/Participants",
 			form: form("Identity", "one-too-many"), status: 400, code: 50417, message: "^Participants limit exceeded$"},
 		{name: "non_chat_participant_limit", extra: fillParticipants(false, 49), method: "POST", path: "/v1/Conversations/{A}/Participants",
@@ -147,7 +151,7 @@ func TestErrors(t *testing.T) {
 				return // the extra step made its own assertions
 			}
 			before := snapshot(srv)
-			path := strings.NewReplacer("{A}", v["A"], "{C}", v["C"]).Replace(tt.path)
+			path := strings.NewReplacer("{A}", v["A"], "{C}", v["C"], "{SMS}", v["SMS"]).Replace(tt.path)
 			r := call(t, srv, tt.method, path, tt.form, tt.header...)
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Raw)

@@ -266,10 +266,16 @@ func (s *Server) attempt(ctx context.Context, hc *http.Client, d delivery, param
 	defer func() { a.Duration = time.Since(start) }()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WebhookTimeout)
 	defer cancel()
+	target := d.url
+	if u, err := url.Parse(target); err == nil && u.Path == "" {
+		// Sign what the receiver will see: an empty path is sent as "/".
+		u.Path = "/"
+		target = u.String()
+	}
 	var req *http.Request
 	var err error
 	if d.method == http.MethodGet {
-		u := d.url
+		u := target
 		sep := "?"
 		if strings.Contains(u, "?") {
 			sep = "&"
@@ -279,9 +285,9 @@ func (s *Server) attempt(ctx context.Context, hc *http.Client, d delivery, param
 		a.Signature = Signature(s.opts.AuthToken, u, nil)
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	} else {
-		a.URL = d.url
-		a.Signature = Signature(s.opts.AuthToken, d.url, params)
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, d.url, strings.NewReader(params.Encode()))
+		a.URL = target
+		a.Signature = Signature(s.opts.AuthToken, target, params)
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(params.Encode()))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}

@@ -231,3 +231,42 @@ func TestConversationTimers(t *testing.T) {
 		t.Fatalf("default timers not applied: %v", d["timers"])
 	}
 }
+
+func TestServiceLevelWebhooks(t *testing.T) {
+	t.Parallel()
+	pre := newHookReceiver(t, func(_ int, h receivedHook) (int, string) {
+		if h.Form.Get("Identity") == "banned" {
+			return http.StatusUnprocessableEntity, ""
+		}
+		return http.StatusOK, ""
+	})
+	post := newHookReceiver(t, nil)
+	srv := startFake(t, conversations.Options{})
+	svc := srv.DefaultServiceSid()
+	cfg := mustCall(t, 200, srv, "POST", "/v1/Services/"+svc+"/Configuration/Webhooks", form(
+		"PreWebhookUrl", pre.URL, "PostWebhookUrl", post.URL, "Method", "GET",
+		"Filters", "onParticipantAdd", "Filters", "onParticipantAdded"))
+	if cfg["chat_service_sid"] != svc || cfg["method"] != "GET" {
+		t.Fatalf("service webhook configuration %v", cfg)
+	}
+	enabled := []string{"X-Twilio-Webhook-Enabled", "true"}
+	sid := str(mustCall(t, 201, srv, "POST", "/v1/Services/"+svc+"/Conversations", nil, enabled...)["sid"])
+	if r := call(t, srv, "POST", "/v1/Services/"+svc+"/Conversations/"+sid+"/Participants", form("Identity", "banned"), enabled...); r.Status != 403 {
+		t.Fatalf("rejected participant: %d %s", r.Status, r.Raw)
+	}
+	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants", form("Identity", "carol"), enabled...)
+	if err := srv.WaitWebhooks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Participants(sid); len(got) != 1 || got[0].Identity != "carol" {
+		t.Fatalf("participants %+v", got)
+	}
+	hooks := post.received()
+	if len(hooks) != 1 || hooks[0].Form.Get("EventType") != "onParticipantAdded" || hooks[0].Form.Get("Identity") != "carol" {
+		t.Fatalf("post hooks %+v", hooks)
+	}
+	validates(t, srv.AuthToken(), hooks[0])
+	if got := len(pre.received()); got != 2 {
+		t.Fatalf("pre-hook called %d times, want 2", got)
+	}
+}

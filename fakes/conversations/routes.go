@@ -91,6 +91,8 @@ var apiRoutes = []route{
 	{"POST", "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Webhooks/{Sid}", "UpdateServiceConversationScopedWebhook", updateScopedWebhook},
 	{"DELETE", "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Webhooks/{Sid}", "DeleteServiceConversationScopedWebhook", deleteScopedWebhook},
 	{"GET", "/v1/Services/{ChatServiceSid}/ParticipantConversations", "ListServiceParticipantConversation", listParticipantConversations},
+	{"GET", "/v1/Services/{ChatServiceSid}/Configuration/Webhooks", "FetchServiceWebhookConfiguration", fetchServiceWebhookConfiguration},
+	{"POST", "/v1/Services/{ChatServiceSid}/Configuration/Webhooks", "UpdateServiceWebhookConfiguration", updateServiceWebhookConfiguration},
 }
 
 // call is one API request on its way through a handler.

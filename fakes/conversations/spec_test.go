@@ -87,6 +87,9 @@ var contractSteps = []contractStep{
 	{op: "ListConfigurationAddress", method: "GET", path: "/v1/Configuration/Addresses", form: form("Type", "sms"), status: 200},
 
 	// Service-scoped variants, on the default service.
+	{op: "FetchServiceWebhookConfiguration", method: "GET", path: "/v1/Services/{ChatServiceSid}/Configuration/Webhooks", args: map[string]string{"ChatServiceSid": "$IS"}, status: 200},
+	{op: "UpdateServiceWebhookConfiguration", method: "POST", path: "/v1/Services/{ChatServiceSid}/Configuration/Webhooks", args: map[string]string{"ChatServiceSid": "$IS"},
+		form: form("PreWebhookUrl", "https://example.com/pre", "Filters", "onMessageAdd", "Method", "GET"), status: 200},
 	{op: "CreateServiceConversation", method: "POST", path: "/v1/Services/{ChatServiceSid}/Conversations", args: map[string]string{"ChatServiceSid": "$IS"}, status: 201, save: map[string]string{"sid": "SCH"}},
 	{op: "FetchServiceConversation", method: "GET", path: "/v1/Services/{ChatServiceSid}/Conversations/{Sid}", args: map[string]string{"ChatServiceSid": "$IS", "Sid": "$SCH"}, status: 200},
 	{op: "UpdateServiceConversation", method: "POST", path: "/v1/Services/{ChatServiceSid}/Conversations/{Sid}", args: map[string]string{"ChatServiceSid": "$IS", "Sid": "$SCH"}, form: form("FriendlyName", "svc"), status: 200},
