@@ -239,6 +239,15 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 	)`); err != nil {
 		return err
 	}
+	// A database migrated by a newer binary has tables and constraints this
+	// one does not know; writing to it could break them.
+	var newest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return err
+	}
+	if known := ms[len(ms)-1].version; newest.Int64 > int64(known) {
+		return fmt.Errorf("database schema version %d is newer than this binary's %d", newest.Int64, known)
+	}
 	for _, m := range ms {
 		if err := applyMigration(ctx, db, m, now); err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -374,4 +375,15 @@ func BenchmarkHotPathNoGroupCommit(b *testing.B) {
 		tb.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flow.db")
+	s := openTest(t, path)
+	if _, err := s.wc.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, apply_time) VALUES (9999, '9999_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), path, Options{}); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Fatalf("Open of a newer schema = %v, want a refusal", err)
+	}
 }
