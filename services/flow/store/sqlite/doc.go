@@ -35,14 +35,17 @@
 //
 // BenchmarkHotPath (storetest.BenchmarkHotPath: record an event, update a
 // 2 kB execution state, append three steps, mark the event done, in one
-// transaction) on the project's 2-core AMD EPYC VM with 24 GiB, ext4 on a
-// virtual disk, go test -bench HotPath -benchtime=2s -count=3, measured
-// while other builds kept the load average between 6 and 11:
+// durable transaction) on the project's 2-core AMD EPYC VM with 24 GiB, ext4
+// on a virtual disk, go test -bench HotPath -benchtime=2s -count=2, load
+// average about 3 (other engineers' builds on the same cores):
 //
-//	serial (1 caller), durable:                      73–1,500 tx/s (0.7–14 ms/tx, fsync-bound: varies with disk load)
-//	parallel (32 callers), group commit:             700–2,800 tx/s
-//	parallel (32 callers), MaxBatch 1 (no sharing):  340–490 tx/s
+//	                                  group commit (default)   MaxBatch 1
+//	serial, 1 caller                  1,465–1,552 tx/s         380–690 tx/s
+//	parallel, 32 concurrent callers   2,515–2,816 tx/s         525–557 tx/s
 //
-// The best figures are from a quieter moment (serial 1,487 tx/s, parallel
-// 2,822 tx/s). Each transaction costs about 22 kB and 340 allocations.
+// Serial runs should not differ between the two columns (a lone caller
+// commits alone either way); the spread shows how much the fsync latency of
+// the shared disk moves: under a load average of 11 the serial figure fell
+// as low as 73 tx/s and the parallel one to 706 tx/s. Each transaction
+// allocates about 22 kB in 340 allocations.
 package sqlite
