@@ -368,3 +368,73 @@ func TestInboundStudioReplyOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSDKConversationWithParticipantsAndWhatsApp(t *testing.T) {
+	t.Parallel()
+	srv := startFake(t, conversations.Options{})
+	api := sdk(srv).ConversationsV1
+	conv, err := api.CreateConversationWithParticipants((&convapi.CreateConversationWithParticipantsParams{}).
+		SetFriendlyName("wa").SetParticipant([]string{
+		`{"messaging_binding": {"address": "whatsapp:+15550000001", "proxy_address": "whatsapp:+15559999999"}}`,
+		`{"identity": "agent"}`,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := api.ListConversationParticipant(*conv.Sid, nil)
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("participants %v %v", parts, err)
+	}
+	binding, _ := (*parts[0].MessagingBinding).(map[string]any)
+	if binding["type"] != "whatsapp" || binding["address"] != "whatsapp:+15550000001" {
+		t.Fatalf("binding %v", binding)
+	}
+	if _, err := api.CreateConversationMessage(*conv.Sid, (&convapi.CreateConversationMessageParams{}).SetBody("hola").SetAuthor("agent")); err != nil {
+		t.Fatal(err)
+	}
+	out := srv.Outbox(conversations.OutboxFilter{ConversationSid: *conv.Sid})
+	if len(out) != 1 || out[0].Channel != "whatsapp" || out[0].To != "whatsapp:+15550000001" || out[0].From != "whatsapp:+15559999999" {
+		t.Fatalf("outbox %+v", out)
+	}
+	// The chat participant authored it, so the message links it.
+	if msgs := srv.Messages(*conv.Sid); msgs[0].ParticipantSid != *parts[1].Sid {
+		t.Fatalf("participant_sid %q, want %s", msgs[0].ParticipantSid, *parts[1].Sid)
+	}
+	// An atomic create: a second one with the same binding creates nothing.
+	before := len(srv.Conversations())
+	_, err = api.CreateConversationWithParticipants((&convapi.CreateConversationWithParticipantsParams{}).SetParticipant([]string{
+		`{"messaging_binding": {"address": "whatsapp:+15550000001", "proxy_address": "whatsapp:+15559999999"}}`,
+	}))
+	if te := restError(t, err); te.Code != 50425 || len(srv.Conversations()) != before {
+		t.Fatalf("duplicate CWP: %+v, %d conversations", te, len(srv.Conversations()))
+	}
+}
+
+func TestConversationStateUpdatedEvent(t *testing.T) {
+	t.Parallel()
+	hook := newHookReceiver(t, nil)
+	srv := startFake(t, conversations.Options{})
+	api := sdk(srv).ConversationsV1
+	conv, err := api.CreateConversation(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.CreateConversationScopedWebhook(*conv.Sid, (&convapi.CreateConversationScopedWebhookParams{}).SetTarget("webhook").
+		SetConfigurationUrl(hook.URL+"/state").SetConfigurationFilters([]string{"onConversationStateUpdated", "onConversationUpdated"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.UpdateConversation(*conv.Sid, (&convapi.UpdateConversationParams{}).SetState("closed").SetXTwilioWebhookEnabled("true")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitWebhooks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := hook.received()
+	if len(got) != 2 || got[0].Form.Get("EventType") != "onConversationUpdated" {
+		t.Fatalf("events %+v", got)
+	}
+	f := got[1].Form
+	if f.Get("EventType") != "onConversationStateUpdated" || f.Get("StateFrom") != "active" || f.Get("StateTo") != "closed" || f.Get("Reason") != "API" {
+		t.Fatalf("state event %v", f)
+	}
+}
