@@ -69,7 +69,7 @@ func PageSize(n int) (int, error) {
 	return n, nil
 }
 
-// pageTokenPrefix tags tokens with the list they belong to so a token of one
+// pageTokenVersion and the list name tag tokens, so a token of one
 // list passed to another is rejected rather than silently misread.
 const pageTokenVersion = "v1"
 
