@@ -14,6 +14,14 @@ BUF := $(GO) tool -modfile=tools/go.mod buf
 # The race detector is always on: the fake and the services are concurrent by
 # design, and a data race is a bug whether or not CI is the one to find it.
 TEST_FLAGS ?= -race -count=1
+# Static binaries (CGO_ENABLED=0) of the three servers and the dev-stack
+# driver; the images copy them onto scratch, so nothing is pulled.
+BIN := .tmp/bin
+SERVERS := fakeconversations flowservice participantservice
+fakeconversations_PKG := ./fakes/conversations/cmd/fakeconversations
+flowservice_PKG := ./services/flow/cmd/flowservice
+participantservice_PKG := ./services/participant/cmd/participantservice
+IMAGE_TAG ?= dev
 
 .PHONY: help
 help: ## Describe useful make targets
@@ -23,9 +31,42 @@ help: ## Describe useful make targets
 test: ## Run all unit and in-process integration tests (no Docker needed)
 	$(GO) test $(TEST_FLAGS) ./...
 
+.PHONY: run
+run: build ## Run the whole stack (fake, FlowService, ParticipantService) with the demo flow; Ctrl-C stops it
+	$(BIN)/devstack run
+
+.PHONY: demo
+demo: build ## Play the tutorial against a running stack (or a fresh one) and print the transcript
+	$(BIN)/devstack demo
+
+.PHONY: build
+build: ## Build the servers and the dev-stack driver as static binaries into .tmp/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(foreach s,$(SERVERS),$($(s)_PKG)) ./examples/devstack
+
+.PHONY: images
+images: build ## Build the three scratch images convoflow/NAME:$(IMAGE_TAG) with the classic builder
+	@command -v docker >/dev/null || { echo "make images needs Docker; none found"; exit 1; }
+	@for s in $(SERVERS); do \
+		ctx=dist/docker/$$s; rm -rf $$ctx; mkdir -p $$ctx; \
+		cp $(BIN)/$$s docker/$$s.Dockerfile $$ctx/; \
+		if [ $$s = flowservice ]; then mkdir $$ctx/data; fi; \
+		echo "docker build convoflow/$$s:$(IMAGE_TAG)"; \
+		DOCKER_BUILDKIT=0 docker build -q -f $$ctx/$$s.Dockerfile -t convoflow/$$s:$(IMAGE_TAG) $$ctx >/dev/null; \
+	done
+
+# e2e runs the three images as containers with testcontainers-go. Ryuk (the
+# reaper) is an image from a registry, so it is off; the tests clean up after
+# themselves and .ci/run sweeps what a killed run leaves.
+.PHONY: e2e
+e2e: ## Run the end-to-end suite against the images (needs a Docker engine)
+	@docker info >/dev/null 2>&1 || { echo "make e2e needs a running Docker engine; none answered (docker info failed)"; exit 1; }
+	$(MAKE) images
+	TESTCONTAINERS_RYUK_DISABLED=true CONVOFLOW_IMAGE_TAG=$(IMAGE_TAG) $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/...
+
 .PHONY: lint
 lint: ## Run go vet, check formatting, lint the protos and check gen/ is current
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BUF) lint
 	$(BUF) format -d --exit-code
@@ -42,6 +83,19 @@ generate: ## Format the protos and regenerate gen/ from proto/
 .PHONY: checkgenerate
 checkgenerate: generate ## Fail if `make generate` changes anything under proto/ or gen/
 	@out="$$(git status --porcelain gen proto)"; if [ -n "$$out" ]; then echo "proto/ or gen/ is stale or uncommitted; run 'make generate' and commit:"; echo "$$out"; exit 1; fi
+
+# Each fuzz target runs for FUZZTIME (CI uses a short run; go test allows
+# one -fuzz target per invocation). The seed corpora also run in `make test`.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := ./services/flow/engine:FuzzRead ./services/flow/engine:FuzzResume \
+	./services/flow/engine/liquid:FuzzRender ./services/flow/engine/liquid:FuzzPlanMatchesLibrary \
+	./services/flow/engine/predicate:FuzzEval
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 15s)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) $${t%%:*} || exit 1; \
+	done
 
 .PHONY: lintfix
 lintfix: ## Rewrite Go files with gofmt
