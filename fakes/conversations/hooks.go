@@ -83,11 +83,6 @@ type event struct {
 	body    string // message body, for trigger keywords
 }
 
-// postEventName maps each pre-event to the post-event that follows it.
-func isPreEvent(name string) bool {
-	return strings.HasSuffix(name, "Add") || strings.HasSuffix(name, "Update") || strings.HasSuffix(name, "Remove")
-}
-
 // emitLocked queues the post-event webhooks for ev. It runs with s.mu held,
 // so events of one conversation are queued in the order they happened.
 func (s *Server) emitLocked(ev event) {
