@@ -11,6 +11,7 @@ import (
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
 	"github.com/convoflow/convoflow/services/flow/engine"
+	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
@@ -65,6 +66,8 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.As(err, &activeEx):
 		return withDetail(connect.NewError(connect.CodeAlreadyExists, activeEx),
 			&flowv1.ExecutionConflict{ConflictingExecutionSid: activeEx.ExecutionSID}, log)
+	case errors.Is(err, runner.ErrAlreadyEnded):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, store.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, store.ErrInvalidArgument):

@@ -148,3 +148,29 @@ func (s *service) GetExecutionStepContext(ctx context.Context, req *flowv1.GetEx
 	}
 	return &flowv1.GetExecutionStepContextResponse{Context: c}, nil
 }
+
+func (s *service) CreateExecution(ctx context.Context, req *flowv1.CreateExecutionRequest) (*flowv1.CreateExecutionResponse, error) {
+	if req.GetTo() == "" || req.GetFrom() == "" {
+		return nil, s.fail(ctx, badRequest("to and from are required"))
+	}
+	var params map[string]any
+	if req.GetParameters() != nil {
+		params = req.GetParameters().AsMap()
+	}
+	e, err := s.runner.CreateExecution(ctx, req.GetFlowSid(), req.GetTo(), req.GetFrom(), params)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &flowv1.CreateExecutionResponse{Execution: executionToProto(e)}, nil
+}
+
+func (s *service) EndExecution(ctx context.Context, req *flowv1.EndExecutionRequest) (*flowv1.EndExecutionResponse, error) {
+	if _, err := s.execution(ctx, req.GetFlowSid(), req.GetSid()); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	e, err := s.runner.EndExecution(ctx, req.GetFlowSid(), req.GetSid())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &flowv1.EndExecutionResponse{Execution: executionToProto(e)}, nil
+}

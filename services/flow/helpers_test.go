@@ -59,7 +59,9 @@ type namedClient struct {
 }
 
 // connectClient speaks the Connect protocol over h2c.
-type connectClient struct{ flowv1connect.FlowServiceClient }
+type connectClient struct {
+	flowv1connect.FlowServiceClient
+}
 
 func (c connectClient) watch(ctx context.Context, req *flowv1.WatchExecutionRequest) ([]*flowv1.WatchExecutionResponse, error) {
 	stream, err := c.WatchExecution(ctx, req)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/services/flow/engine"
+	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
@@ -15,9 +16,11 @@ import (
 type Deps struct {
 	// Store keeps flows, executions and events.
 	Store store.Store
-	// Engine validates definitions; it must be the runner's engine
-	// (Runner.Engine) so validation resolves subflows as execution does.
-	Engine *engine.Engine
+	// Runner runs executions: CreateExecution, EndExecution,
+	// HandleConversationEvent and the live part of WatchExecution. Its
+	// engine (Runner.Engine) validates definitions, so validation resolves
+	// subflows the way execution does.
+	Runner *runner.Runner
 	// AccountSid is the account the webhook route accepts and webhook_url
 	// names.
 	AccountSid string
@@ -34,9 +37,9 @@ type Deps struct {
 
 // service implements FlowService; New is its only constructor.
 type service struct {
-	flowv1connect.UnimplementedFlowServiceHandler
 	store      store.Store
 	engine     *engine.Engine
+	runner     *runner.Runner
 	accountSid string
 	publicURL  func() string
 	ids        engine.IDGen
@@ -50,15 +53,16 @@ func New(d Deps) (flowv1connect.FlowServiceHandler, error) {
 }
 
 func newService(d Deps) (*service, error) {
-	if d.Store == nil || d.Engine == nil {
-		return nil, errors.New("flow: Deps.Store and Deps.Engine are required")
+	if d.Store == nil || d.Runner == nil {
+		return nil, errors.New("flow: Deps.Store and Deps.Runner are required")
 	}
 	if d.AccountSid == "" || d.PublicURL == nil {
 		return nil, errors.New("flow: Deps.AccountSid and Deps.PublicURL are required")
 	}
 	s := &service{
 		store:      d.Store,
-		engine:     d.Engine,
+		engine:     d.Runner.Engine(),
+		runner:     d.Runner,
 		accountSid: d.AccountSid,
 		publicURL:  d.PublicURL,
 		ids:        d.IDs,

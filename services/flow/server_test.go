@@ -2,76 +2,134 @@ package flow
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"path/filepath"
+	"regexp"
+	"sync"
 	"testing"
+	"time"
 
-	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
-	"github.com/convoflow/convoflow/internal/serve"
-	"github.com/convoflow/convoflow/services/flow/engine"
 	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
-// handlerServer is the FlowService handler served in-process over h2c with
-// a fresh SQLite store, for the RPCs that need no runner.
-type handlerServer struct {
+// testService is flowservice started by Run on 127.0.0.1:0, as the binary
+// runs, with its own SQLite file.
+type testService struct {
 	url     string
-	store   *sqlite.Store
+	addr    string
+	db      string
 	clients []namedClient
+	// stop shuts the service down and returns Run's error; Cleanup calls
+	// it too.
+	stop func() error
 }
 
-type failingMessenger struct{}
-
-func (failingMessenger) Send(context.Context, engine.OutboundMessage) (engine.SentMessage, error) {
-	return engine.SentMessage{}, errors.New("this test server sends no messages")
+// serviceOptions tunes startService.
+type serviceOptions struct {
+	// db is the SQLite file; empty means a new one in a temporary directory.
+	db string
+	// conversationsURL is the Conversations API (the fake); empty means an
+	// address nothing listens on, for tests that send nothing.
+	conversationsURL string
+	authToken        string
+	args             []string
 }
 
-func startHandler(tb testing.TB) *handlerServer {
+var listeningRE = regexp.MustCompile(`msg="listening on ([^"]+)"`)
+
+// logWatch collects Run's log and reports the address it listens on.
+type logWatch struct {
+	buf   syncBuffer
+	mu    sync.Mutex
+	addr  string
+	ready chan struct{}
+}
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	n, err := l.buf.Write(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.addr == "" {
+		if m := listeningRE.FindStringSubmatch(l.buf.String()); m != nil {
+			l.addr = m[1]
+			close(l.ready)
+		}
+	}
+	return n, err
+}
+
+func startService(tb testing.TB, o serviceOptions) *testService {
 	tb.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "flow.db"), sqlite.Options{})
+	if o.db == "" {
+		o.db = filepath.Join(tb.TempDir(), "flow.db")
+	}
+	if o.conversationsURL == "" {
+		o.conversationsURL = "http://127.0.0.1:9"
+	}
+	if o.authToken == "" {
+		o.authToken = "testtoken"
+	}
+	args := append([]string{
+		"--listen", "127.0.0.1:0", "--db", o.db, "--conversations-url", o.conversationsURL,
+		"--account-sid", testAccountSid, "--log-level", "debug",
+	}, o.args...)
+	// The auth token comes from the environment, as deployments pass
+	// secrets.
+	env := map[string]string{"FLOWSERVICE_AUTH_TOKEN": o.authToken}
+	logs := &logWatch{ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, args, func(k string) string { return env[k] }, logs) }()
+	select {
+	case <-logs.ready:
+	case err := <-done:
+		cancel()
+		tb.Fatalf("Run: %v\n%s", err, logs.buf.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		tb.Fatalf("flowservice did not log 'listening on'\n%s", logs.buf.String())
+	}
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	tb.Cleanup(func() {
+		if err := stop(); err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+		if tb.Failed() {
+			tb.Logf("flowservice log:\n%s", logs.buf.String())
+		}
+	})
+	return &testService{url: "http://" + logs.addr, addr: logs.addr, db: o.db, clients: clientsFor(tb, logs.addr), stop: stop}
+}
+
+// openStore opens a second store on the service's SQLite file, for tests
+// that record or inspect rows directly (SQLite serialises the writers).
+func (ts *testService) openStore(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), ts.db, sqlite.Options{})
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	eng, err := engine.New(engine.Options{Clock: engine.SystemClock{}, IDs: engine.RandomIDs{}, Messenger: failingMessenger{}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := &handlerServer{store: st}
-	svc, err := New(Deps{Store: st, Engine: eng, AccountSid: testAccountSid, PublicURL: func() string { return hs.url }, Logger: testLogger(tb)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	path, h := flowv1connect.NewFlowServiceHandler(svc, serve.HandlerOptions(0)...)
-	srv, err := serve.New(serve.Config{
-		Name:     "flowservice",
-		Addr:     "127.0.0.1:0",
-		Logger:   testLogger(tb),
-		Services: []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}},
-		Routes:   []serve.Route{{Pattern: "GET /unused", Handler: http.NotFoundHandler()}},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		tb.Fatalf("Run: %v", err)
-	}
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-		if err := st.Close(); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-	})
-	hs.url = srv.URL()
-	hs.clients = clientsFor(tb, srv.Addr().String())
-	return hs
+	tb.Cleanup(func() { _ = st.Close() })
+	return st
 }
+
+// startHandler starts a service for the tests that need no Conversations
+// API.
+func startHandler(tb testing.TB) *handlerServer {
+	tb.Helper()
+	ts := startService(tb, serviceOptions{})
+	return &handlerServer{testService: ts, store: ts.openStore(tb)}
+}
+
+type handlerServer struct {
+	*testService
+	store *sqlite.Store
+}
+

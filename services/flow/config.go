@@ -1,0 +1,144 @@
+package flow
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/convoflow/convoflow/internal/flagenv"
+	"github.com/convoflow/convoflow/internal/twilioclient"
+)
+
+// EnvPrefix prefixes the environment variables that set flowservice's
+// flags: --listen is also FLOWSERVICE_LISTEN.
+const EnvPrefix = "FLOWSERVICE_"
+
+// Config is flowservice's configuration, read from flags and environment
+// variables by ParseConfig.
+type Config struct {
+	// Listen is the TCP address to serve on.
+	Listen string
+	// DB is the SQLite database file; its directory is created if needed.
+	DB string
+	// ConversationsURL is the base URL of the Conversations API.
+	ConversationsURL string
+	// AccountSid and AuthToken authenticate calls to the Conversations API
+	// and verify X-Twilio-Signature on webhooks.
+	AccountSid string
+	AuthToken  string
+	// PublicURL is the externally visible base URL: webhook_url is built
+	// from it and webhook signatures are checked against it. Empty means
+	// http://{the address the server listens on}.
+	PublicURL string
+	// FunctionMap holds FROM=TO URL-prefix rewrites for run-function and
+	// make-http-request.
+	FunctionMap []string
+	// MessageAuthor is the author of the messages flows post.
+	MessageAuthor string
+	// LogLevel filters the logs.
+	LogLevel slog.Level
+}
+
+// DefaultConfig returns the defaults of every flag.
+func DefaultConfig() Config {
+	return Config{
+		Listen:           "127.0.0.1:8081",
+		DB:               "./.data/flowservice.db",
+		ConversationsURL: twilioclient.DefaultBaseURL,
+		MessageAuthor:    "system",
+		LogLevel:         slog.LevelInfo,
+	}
+}
+
+var accountSidRE = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+
+// ParseConfig reads args (and, for each flag args leave alone, the
+// FLOWSERVICE_ environment variable getenv returns) into a Config and
+// checks it. --help prints the usage to stderr and returns flag.ErrHelp.
+func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("flowservice", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address to serve gRPC, Connect, gRPC-Web and the webhook on")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite database file (created with its directory when missing)")
+	fs.StringVar(&cfg.ConversationsURL, "conversations-url", cfg.ConversationsURL, "base URL of the Twilio Conversations API")
+	fs.StringVar(&cfg.AccountSid, "account-sid", "", "Twilio account SID (AC…): Conversations API credentials and the account webhooks are accepted for (required)")
+	fs.StringVar(&cfg.AuthToken, "auth-token", "", "Twilio auth token: Conversations API credentials and the key of X-Twilio-Signature (required)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "externally visible base URL, used for webhook_url and to check webhook signatures (default http://LISTEN-ADDRESS)")
+	fm := flagenv.StringList{}
+	fs.Var(&fm, "function-map", "FROM=TO URL-prefix rewrite for run-function and make-http-request, e.g. https://support-1234-dev.twil.io=http://127.0.0.1:8082/functions (repeatable; comma-separated in the environment)")
+	fs.StringVar(&cfg.MessageAuthor, "message-author", cfg.MessageAuthor, "author of the messages flows post into conversations")
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	if err := flagenv.Parse(fs, EnvPrefix, args, getenv); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	cfg.FunctionMap = []string(fm)
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration and reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("--listen is required"))
+	}
+	if c.DB == "" {
+		errs = append(errs, errors.New("--db is required"))
+	}
+	if !accountSidRE.MatchString(c.AccountSid) {
+		errs = append(errs, fmt.Errorf("--account-sid must be AC followed by 32 hex digits, got %q", c.AccountSid))
+	}
+	if c.AuthToken == "" {
+		errs = append(errs, errors.New("--auth-token is required"))
+	}
+	if err := checkBaseURL(c.ConversationsURL); err != nil {
+		errs = append(errs, fmt.Errorf("--conversations-url: %w", err))
+	}
+	if c.PublicURL != "" {
+		if err := checkBaseURL(c.PublicURL); err != nil {
+			errs = append(errs, fmt.Errorf("--public-url: %w", err))
+		}
+	}
+	for _, m := range c.FunctionMap {
+		from, to, ok := strings.Cut(m, "=")
+		if !ok {
+			errs = append(errs, fmt.Errorf("--function-map %q: want FROM=TO", m))
+			continue
+		}
+		for _, u := range []string{from, to} {
+			if err := checkBaseURL(u); err != nil {
+				errs = append(errs, fmt.Errorf("--function-map %q: %w", m, err))
+			}
+		}
+	}
+	if strings.TrimSpace(c.MessageAuthor) == "" {
+		errs = append(errs, errors.New("--message-author must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkBaseURL accepts absolute http(s) URLs without query or fragment.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http or https URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must not have a query or fragment", raw)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
+	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/services/flow/runner"
+	"github.com/convoflow/convoflow/services/flow/store/sqlite"
+)
+
+// Run is the flowservice program: it parses args (each flag also settable
+// by a FLOWSERVICE_ environment variable, looked up with getenv), opens the
+// SQLite store (applying migrations), starts the runner's background work
+// and serves FlowService and the webhook until ctx ends. It logs "listening
+// on ADDR" to stderr when ready, then shuts down in order: the server first
+// (in-flight requests finish), then the runner, then the store.
+func Run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := ParseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("svc", "flowservice")
+	return run(ctx, cfg, log)
+}
+
+func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
+	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{})
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", cfg.DB, err)
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing %s: %w", cfg.DB, cerr))
+		}
+	}()
+	rn, err := runner.New(runner.Config{
+		Store:            st,
+		AccountSid:       cfg.AccountSid,
+		AuthToken:        cfg.AuthToken,
+		ConversationsURL: cfg.ConversationsURL,
+		FunctionMap:      cfg.FunctionMap,
+		MessageAuthor:    cfg.MessageAuthor,
+		Logger:           log.With("comp", "runner"),
+	})
+	if err != nil {
+		return err
+	}
+	// srv is assigned before it serves, so the closure sees it set.
+	var srv *serve.Server
+	publicURL := func() string {
+		if cfg.PublicURL != "" {
+			return strings.TrimSuffix(cfg.PublicURL, "/")
+		}
+		return srv.URL()
+	}
+	svc, err := newService(Deps{Store: st, Runner: rn, AccountSid: cfg.AccountSid, PublicURL: publicURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	path, h := flowv1connect.NewFlowServiceHandler(svc, serve.HandlerOptions(0)...)
+	srv, err = serve.New(serve.Config{
+		Name:     "flowservice",
+		Addr:     cfg.Listen,
+		Logger:   log,
+		Services: []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}},
+		Routes:   []serve.Route{{Pattern: webhookPattern, Handler: newWebhook(svc, cfg.AuthToken)}},
+	})
+	if err != nil {
+		return err
+	}
+	// The runner outlives the server by a little: it stops only once no
+	// request can reach it any more.
+	runnerCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	runnerDone := make(chan error, 1)
+	go func() { runnerDone <- rn.Start(runnerCtx) }()
+	serveErr := srv.Run(ctx)
+	stopRunner()
+	runErr := <-runnerDone
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	if runErr != nil {
+		runErr = fmt.Errorf("runner: %w", runErr)
+	}
+	log.Info("stopped")
+	return errors.Join(serveErr, runErr)
+}
