@@ -270,3 +270,27 @@ func TestServiceLevelWebhooks(t *testing.T) {
 		t.Fatalf("pre-hook called %d times, want 2", got)
 	}
 }
+
+func TestWebhookTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	slow := newHookReceiver(t, func(int, receivedHook) (int, string) {
+		time.Sleep(300 * time.Millisecond)
+		return http.StatusOK, ""
+	})
+	srv := startFake(t, conversations.Options{WebhookTimeout: 50 * time.Millisecond})
+	sid := str(mustCall(t, 201, srv, "POST", "/v1/Conversations", nil)["sid"])
+	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Webhooks", form("Target", "webhook", "Configuration.Url", slow.URL, "Configuration.Filters", "onMessageAdded"))
+	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Messages", form("Body", "hi"), "X-Twilio-Webhook-Enabled", "true")
+	if err := srv.WaitWebhooks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	atts := srv.WebhookAttempts()
+	if len(atts) != 2 {
+		t.Fatalf("%d attempts, want 2", len(atts))
+	}
+	for _, a := range atts {
+		if a.Status != 0 || !strings.Contains(a.Error, "deadline") {
+			t.Fatalf("attempt %+v did not time out", a)
+		}
+	}
+}
