@@ -137,6 +137,8 @@ func TestErrors(t *testing.T) {
 		{name: "cwp_too_many", method: "POST", path: "/v1/ConversationWithParticipants", form: cwpForm(11), status: 400, code: 50426},
 		{name: "cwp_binding_in_use", method: "POST", path: "/v1/ConversationWithParticipants",
 			form: form("Participant", `{"messaging_binding":{"address":"+15550000001","proxy_address":"+15559999999"}}`), status: 400, code: 50425},
+		{name: "cwp_binding_in_use_camel_case", method: "POST", path: "/v1/ConversationWithParticipants",
+			form: form("Participant", `{"messagingBinding.address":"+15550000001","messagingBinding.proxyAddress":"+15559999999"}`), status: 400, code: 50425},
 		{name: "cwp_participant_not_json", method: "POST", path: "/v1/ConversationWithParticipants", form: form("Participant", "alice"), status: 400, code: 20001},
 	}
 	for _, tt := range tests {

@@ -96,13 +96,19 @@ func parseParticipantJSON(raw string) (participantInput, error) {
 	return in, errOrNil(f.err)
 }
 
-// pascal turns proxy_address or proxyAddress into ProxyAddress.
+// pascal turns proxy_address, proxyAddress or messagingBinding.address into
+// ProxyAddress / MessagingBinding.Address.
 func pascal(s string) string {
 	var b strings.Builder
 	up := true
 	for _, r := range s {
-		if r == '_' {
+		switch {
+		case r == '_':
 			up = true
+			continue
+		case r == '.':
+			up = true
+			b.WriteRune(r)
 			continue
 		}
 		if up {
