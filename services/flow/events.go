@@ -224,4 +224,3 @@ func eventFromForm(flowSid, token string, f url.Values) (runner.ConversationEven
 	}
 	return ev, nil
 }
-

@@ -132,4 +132,3 @@ type handlerServer struct {
 	*testService
 	store *sqlite.Store
 }
-

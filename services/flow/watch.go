@@ -19,9 +19,9 @@ const watchPollInterval = 2 * time.Second
 
 // watcher streams one execution's steps, each once and in order.
 type watcher struct {
-	s       *service
-	stream  *connect.ServerStream[flowv1.WatchExecutionResponse]
-	sid     string
+	s      *service
+	stream *connect.ServerStream[flowv1.WatchExecutionResponse]
+	sid    string
 	// base holds the execution's fixed fields (flow, revision, contact,
 	// conversation, creation), shown with every step.
 	base    store.Execution
