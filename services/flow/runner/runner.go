@@ -36,6 +36,11 @@ const (
 	leaseTTL      = 30 * time.Second
 	timerClaimTTL = time.Minute
 	rescanEvery   = 5 * time.Second
+	// leaseLinger is how long a worker keeps a drained conversation, and
+	// lingerPoll how often it then looks for events other replicas
+	// recorded.
+	leaseLinger = time.Second
+	lingerPoll  = 250 * time.Millisecond
 	// retryMin and retryMax bound the backoff of an event or timer whose
 	// processing failed for an infrastructure reason (the store, a
 	// cancelled context): it is retried, never dropped.

@@ -18,6 +18,7 @@ type worker struct {
 	// wake is signalled when an event was recorded for the conversation;
 	// the worker drains it before each look at the queue.
 	wake chan struct{}
+	conv string
 }
 
 // errLeaseLost fails a commit made after the conversation's lease went to
@@ -38,7 +39,7 @@ func (r *Runner) kick(conversationSid string) {
 	if r.stopped {
 		return
 	}
-	w := &worker{wake: make(chan struct{}, 1)}
+	w := &worker{wake: make(chan struct{}, 1), conv: conversationSid}
 	r.workers[conversationSid] = w
 	r.workerWG.Add(1)
 	go func() {
@@ -115,6 +116,9 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		}
 		e, err := r.st.NextPendingEvent(wctx, conv)
 		if errors.Is(err, store.ErrNotFound) {
+			if r.linger(wctx, w) {
+				continue
+			}
 			return true
 		}
 		if err == nil {
@@ -142,6 +146,32 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, retryMax)
+	}
+}
+
+// linger keeps a drained conversation's lease for leaseLinger, so a
+// conversation exchanging messages does not take and release its lease for
+// every one (two write transactions). It reports true when there may be new
+// events: a local kick, or, checked every lingerPoll, one recorded by
+// another replica (which cannot take the lease meanwhile).
+func (r *Runner) linger(ctx context.Context, w *worker) bool {
+	deadline := time.NewTimer(leaseLinger)
+	defer deadline.Stop()
+	poll := time.NewTicker(lingerPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-w.wake:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-poll.C:
+			if _, err := r.st.NextPendingEvent(ctx, w.conv); err == nil {
+				return true
+			}
+		}
 	}
 }
 
