@@ -225,6 +225,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"requests": out})
 	})
+	mux.HandleFunc("POST /_fake/bindings", s.addBindingControl)
 	mux.HandleFunc("GET /_fake/faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"faults": s.Faults()})
 	})

@@ -54,6 +54,7 @@ func listParticipantConversations(s *Server, c *call) error {
 				AccountSid:                  conv.AccountSid,
 				ChatServiceSid:              conv.ChatServiceSid,
 				ParticipantSid:              p.Sid,
+				ParticipantUserSid:          null(s.st.userSidOf(conv.ChatServiceSid, p.Identity)),
 				ParticipantIdentity:         null(p.Identity),
 				ParticipantMessagingBinding: renderBinding(p.Binding),
 				ConversationSid:             conv.Sid,

@@ -166,6 +166,11 @@ func (s *Server) addParticipantLocked(conv *conversation, in participantInput, n
 	if conv.State == StateClosed {
 		return nil, errClosed()
 	}
+	if in.roleSid != "" {
+		if err := s.st.checkRole("RoleSid", conv.ChatServiceSid, in.roleSid, RoleTypeConversation); err != nil {
+			return nil, err
+		}
+	}
 	chat, nonChat := 0, 0
 	for _, p := range conv.participants {
 		if p.NonChat() {
@@ -396,6 +401,11 @@ func updateParticipant(s *Server, c *call) error {
 	}
 	if conv.State == StateClosed {
 		return errClosed()
+	}
+	if hasRole {
+		if err := s.st.checkRole("RoleSid", conv.ChatServiceSid, role, RoleTypeConversation); err != nil {
+			return err
+		}
 	}
 	now := s.now()
 	if hasIdentity && identity != p.Identity {

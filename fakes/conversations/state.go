@@ -26,6 +26,102 @@ type Service struct {
 	// Webhooks is the service-level webhook configuration
 	// (/v1/Services/{IS}/Configuration/Webhooks).
 	Webhooks WebhookConfig
+	// Config is /v1/Services/{IS}/Configuration: the default roles and
+	// whether reachability (is_online, is_notifiable) is reported.
+	Config ServiceConfig
+	// Notifications is /v1/Services/{IS}/Configuration/Notifications.
+	Notifications ServiceNotifications
+}
+
+// ServiceConfig is a service's configuration. The role SIDs point at roles
+// of the same service; every service starts with Twilio's default roles.
+type ServiceConfig struct {
+	DefaultConversationCreatorRoleSid string // conversation role of a conversation's creator ("channel admin")
+	DefaultConversationRoleSid        string // conversation role of other participants ("channel user")
+	DefaultChatServiceRoleSid         string // service role of new users ("service user")
+	ReachabilityEnabled               bool
+}
+
+// NotificationTemplate is one push notification kind of a service.
+type NotificationTemplate struct {
+	Enabled  bool
+	Template string // "" renders as null
+	Sound    string // "" renders as null
+}
+
+// ServiceNotifications is a service's push notification configuration.
+type ServiceNotifications struct {
+	LogEnabled              bool
+	NewMessage              NotificationTemplate
+	NewMessageBadgeCount    bool // new_message.badge_count_enabled
+	NewMessageWithMedia     NotificationTemplate
+	AddedToConversation     NotificationTemplate
+	RemovedFromConversation NotificationTemplate
+}
+
+// Role types.
+const (
+	RoleTypeConversation = "conversation"
+	RoleTypeService      = "service"
+)
+
+// Role is a role (RL) of a service: a named set of permissions for users
+// (type service) or participants (type conversation).
+type Role struct {
+	Sid            string
+	AccountSid     string
+	ChatServiceSid string
+	FriendlyName   string
+	Type           string
+	Permissions    []string
+	DateCreated    time.Time
+	DateUpdated    time.Time
+}
+
+// User is a user (US) of a service, identified by its identity.
+type User struct {
+	Sid            string
+	AccountSid     string
+	ChatServiceSid string
+	RoleSid        string
+	Identity       string
+	FriendlyName   string // "" renders as null
+	Attributes     string
+	DateCreated    time.Time
+	DateUpdated    time.Time
+}
+
+// Credential is a push credential (CR) of the account. The secrets are kept
+// so tests can read them through [Server.Credentials], but the API never
+// returns them, as Twilio does not.
+type Credential struct {
+	Sid          string
+	AccountSid   string
+	FriendlyName string
+	Type         string // apn, gcm or fcm
+	Sandbox      bool   // apn only
+	Certificate  string
+	PrivateKey   string
+	APIKey       string
+	Secret       string
+	DateCreated  time.Time
+	DateUpdated  time.Time
+}
+
+// Binding is a push registration (BS) of a user's device in a service. The
+// REST API only reads and deletes bindings (client SDKs create them), so
+// tests seed them with [Server.AddBinding] or POST /_fake/bindings.
+type Binding struct {
+	Sid            string
+	AccountSid     string
+	ChatServiceSid string
+	CredentialSid  string
+	Identity       string
+	BindingType    string // apn, gcm, fcm or twilsock
+	Endpoint       string
+	MessageTypes   []string
+	DateCreated    time.Time
+	DateUpdated    time.Time
 }
 
 // WebhookConfig is an account- or service-level webhook configuration.
@@ -88,6 +184,9 @@ type Participant struct {
 	DateUpdated          time.Time
 	LastReadMessageIndex *int
 	LastReadTimestamp    string
+	// NotificationLevel is the user conversation's notification_level
+	// (default or muted); it belongs to the participant-user pair.
+	NotificationLevel string
 }
 
 // NonChat reports whether the participant is reached over a channel (SMS,
@@ -225,6 +324,14 @@ type state struct {
 	addresses      map[string]*AddressConfiguration
 	addressOrder   []string
 	outbox         []OutboundMessage
+	roles          map[string]*Role
+	roleOrder      []string
+	users          map[string]*User
+	userOrder      []string
+	credentials    map[string]*Credential
+	credOrder      []string
+	pushBindings   map[string]*Binding
+	pushOrder      []string
 }
 
 // newState builds the initial state: the default service and configuration.
@@ -238,19 +345,63 @@ func newState(seed uint64, accountSid string, now time.Time) *state {
 		uniqueNames:   map[string]string{},
 		bindings:      map[string]string{},
 		addresses:     map[string]*AddressConfiguration{},
+		roles:         map[string]*Role{},
+		users:         map[string]*User{},
+		credentials:   map[string]*Credential{},
+		pushBindings:  map[string]*Binding{},
 	}
 	svc := &Service{Sid: st.newSid("IS"), AccountSid: accountSid, FriendlyName: "Default Conversations Service", DateCreated: now, DateUpdated: now}
-	st.addService(svc)
+	st.addService(svc, now)
 	st.defaultService = svc.Sid
 	st.config = Configuration{DefaultChatServiceSid: svc.Sid, DefaultMessagingServiceSid: st.newSid("MG")}
 	st.webhooks = WebhookConfig{Method: "POST", Target: "webhook"}
 	return st
 }
 
-// addService stores svc; the long-tail Services resource uses it too.
-func (st *state) addService(svc *Service) {
+// addService stores svc with Twilio's default roles and points its
+// configuration at them.
+func (st *state) addService(svc *Service, now time.Time) {
 	st.services[svc.Sid] = svc
 	st.serviceOrder = append(st.serviceOrder, svc.Sid)
+	sids := map[string]string{}
+	for _, d := range defaultRoles {
+		r := &Role{Sid: st.newSid("RL"), AccountSid: svc.AccountSid, ChatServiceSid: svc.Sid, FriendlyName: d.name,
+			Type: d.typ, Permissions: slices.Clone(d.permissions), DateCreated: now, DateUpdated: now}
+		st.roles[r.Sid] = r
+		st.roleOrder = append(st.roleOrder, r.Sid)
+		sids[d.name] = r.Sid
+	}
+	svc.Config = ServiceConfig{
+		DefaultConversationCreatorRoleSid: sids["channel admin"],
+		DefaultConversationRoleSid:        sids["channel user"],
+		DefaultChatServiceRoleSid:         sids["service user"],
+	}
+}
+
+// deleteService removes svc and everything in it: conversations, users,
+// roles and push bindings.
+func (st *state) deleteService(svc *Service) {
+	for _, sid := range slices.Clone(st.convOrder) {
+		if c := st.conversations[sid]; c != nil && c.ChatServiceSid == svc.Sid {
+			st.deleteConversation(c)
+		}
+	}
+	st.userOrder = deleteWhere(st.userOrder, st.users, func(u *User) bool { return u.ChatServiceSid == svc.Sid })
+	st.roleOrder = deleteWhere(st.roleOrder, st.roles, func(r *Role) bool { return r.ChatServiceSid == svc.Sid })
+	st.pushOrder = deleteWhere(st.pushOrder, st.pushBindings, func(b *Binding) bool { return b.ChatServiceSid == svc.Sid })
+	delete(st.services, svc.Sid)
+	st.serviceOrder = slices.DeleteFunc(st.serviceOrder, func(s string) bool { return s == svc.Sid })
+}
+
+// deleteWhere removes the records that match from m and returns order without them.
+func deleteWhere[T any](order []string, m map[string]*T, match func(*T) bool) []string {
+	return slices.DeleteFunc(order, func(sid string) bool {
+		if match(m[sid]) {
+			delete(m, sid)
+			return true
+		}
+		return false
+	})
 }
 
 // newSid returns prefix followed by 32 lower-case hex digits.
