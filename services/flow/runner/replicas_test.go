@@ -1,0 +1,97 @@
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/convoflow/convoflow/services/flow/runner"
+	"github.com/convoflow/convoflow/services/flow/store"
+	"github.com/convoflow/convoflow/services/flow/store/sqlite"
+)
+
+// TestTwoReplicasShareConversations runs two runners on one SQLite file,
+// as two replicas of FlowService would, and delivers one conversation's
+// messages to both at once: the conversation's lease keeps one writer at a
+// time, and the messages are still processed in arrival order.
+func TestTwoReplicasShareConversations(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	flow := h.createFlow(waitFlow(t, "3600"))
+	ch := h.conversation(flow, "")
+
+	st2, err := sqlite.Open(context.Background(), h.dbPath, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := runner.New(runner.Config{
+		Store: st2, AccountSid: h.fake.AccountSid(), AuthToken: h.fake.AuthToken(), ConversationsURL: h.fake.URL(),
+		TimerInterval: 20 * time.Millisecond, Owner: "replica-two",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r2.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st2.Close()
+	})
+	replicas := []*runner.Runner{h.runner(), r2}
+
+	const n = 16
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := runner.ConversationEvent{FlowSid: flow, ConversationSid: ch, MessageSid: newSID("IM"), Author: customer, Body: fmt.Sprintf("m%d", i), Source: "SMS"}
+			if _, err := replicas[i%2].HandleConversationEvent(context.Background(), ev); err != nil {
+				t.Errorf("event %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	for _, r := range replicas {
+		if err := r.WaitIdle(wctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last string
+	for id := int64(1); id <= n; id++ {
+		e, err := h.st.GetEvent(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out runner.Outcome
+		if err := json.Unmarshal(e.Outcome, &out); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case id%2 == 1 && out.Disposition == runner.DispositionStarted:
+			last = out.ExecutionSid
+		case id%2 == 0 && out.Disposition == runner.DispositionResumed && out.ExecutionSid == last:
+		default:
+			t.Errorf("event %d (sequence %d): %+v", id, e.Sequence, out)
+		}
+	}
+	xs := h.executions(flow)
+	if len(xs) != n/2 {
+		t.Errorf("%d executions, want %d", len(xs), n/2)
+	}
+	for _, x := range xs {
+		if x.Status != store.ExecutionStatusEnded {
+			t.Errorf("execution %s is %s", x.SID, x.Status)
+		}
+	}
+	if got := len(h.fake.Messages(ch)); got != n {
+		t.Errorf("%d messages posted, want %d (a question and a greeting per pair)", got, n)
+	}
+}
