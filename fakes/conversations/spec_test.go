@@ -28,6 +28,9 @@ type contractStep struct {
 	header []string
 	status int
 	save   map[string]string // response field → variable name
+	// seed, when set, replaces the HTTP call: it prepares state the REST API
+	// cannot create (push bindings) and may set variables.
+	seed func(srv *conversations.Server, vars map[string]string) error
 }
 
 // contractSteps drives every operation the fake serves. To cover a new
@@ -140,6 +143,87 @@ var contractSteps = []contractStep{
 	{op: "DeleteConversationParticipant", method: "DELETE", path: "/v1/Conversations/{ConversationSid}/Participants/{Sid}", args: map[string]string{"ConversationSid": "$CH", "Sid": "$MB"}, status: 204},
 	{op: "DeleteConversation", method: "DELETE", path: "/v1/Conversations/{Sid}", args: map[string]string{"Sid": "$CH"}, status: 204},
 	{op: "FetchConversation", method: "GET", path: "/v1/Conversations/{Sid}", args: map[string]string{"Sid": "$CH"}, status: 404},
+
+	// Roles, users, user conversations and credentials on the default service.
+	{op: "ListRole", method: "GET", path: "/v1/Roles", status: 200},
+	{op: "CreateRole", method: "POST", path: "/v1/Roles", form: form("FriendlyName", "contract-role", "Type", "conversation",
+		"Permission", "sendMessage", "Permission", "leaveConversation"), status: 201, save: map[string]string{"sid": "RL"}},
+	{op: "FetchRole", method: "GET", path: "/v1/Roles/{Sid}", args: map[string]string{"Sid": "$RL"}, status: 200},
+	{op: "UpdateRole", method: "POST", path: "/v1/Roles/{Sid}", args: map[string]string{"Sid": "$RL"}, form: form("Permission", "sendMessage"), status: 200},
+	{op: "CreateUser", method: "POST", path: "/v1/Users", form: form("Identity", "contract-user", "FriendlyName", "Contract", "Attributes", `{"tier":1}`), status: 201, save: map[string]string{"sid": "US"}},
+	{op: "FetchUser", method: "GET", path: "/v1/Users/{Sid}", args: map[string]string{"Sid": "$US"}, status: 200},
+	{op: "FetchUser", method: "GET", path: "/v1/Users/{Sid}", args: map[string]string{"Sid": "contract-user"}, status: 200},
+	{op: "UpdateUser", method: "POST", path: "/v1/Users/{Sid}", args: map[string]string{"Sid": "$US"}, form: form("FriendlyName", "Contract 2"), status: 200},
+	{op: "ListUser", method: "GET", path: "/v1/Users", status: 200},
+	{op: "CreateConversation", method: "POST", path: "/v1/Conversations", form: form("UniqueName", "contract-2"), status: 201, save: map[string]string{"sid": "CH2"}},
+	{op: "CreateConversationParticipant", method: "POST", path: "/v1/Conversations/{ConversationSid}/Participants", args: map[string]string{"ConversationSid": "$CH2"},
+		form: form("Identity", "contract-user", "RoleSid", "$RL"), status: 201},
+	{op: "CreateConversationMessage", method: "POST", path: "/v1/Conversations/{ConversationSid}/Messages", args: map[string]string{"ConversationSid": "$CH2"}, form: form("Body", "one"), status: 201},
+	{op: "ListUserConversation", method: "GET", path: "/v1/Users/{UserSid}/Conversations", args: map[string]string{"UserSid": "$US"}, status: 200},
+	{op: "FetchUserConversation", method: "GET", path: "/v1/Users/{UserSid}/Conversations/{ConversationSid}", args: map[string]string{"UserSid": "contract-user", "ConversationSid": "$CH2"}, status: 200},
+	{op: "UpdateUserConversation", method: "POST", path: "/v1/Users/{UserSid}/Conversations/{ConversationSid}", args: map[string]string{"UserSid": "$US", "ConversationSid": "contract-2"},
+		form: form("NotificationLevel", "muted", "LastReadMessageIndex", "0", "LastReadTimestamp", "2026-01-02T03:04:05Z"), status: 200},
+	{op: "DeleteUserConversation", method: "DELETE", path: "/v1/Users/{UserSid}/Conversations/{ConversationSid}", args: map[string]string{"UserSid": "$US", "ConversationSid": "$CH2"}, status: 204},
+	{op: "FetchUserConversation", method: "GET", path: "/v1/Users/{UserSid}/Conversations/{ConversationSid}", args: map[string]string{"UserSid": "$US", "ConversationSid": "$CH2"}, status: 404},
+	{op: "DeleteRole", method: "DELETE", path: "/v1/Roles/{Sid}", args: map[string]string{"Sid": "$RL"}, status: 204},
+	{op: "DeleteUser", method: "DELETE", path: "/v1/Users/{Sid}", args: map[string]string{"Sid": "$US"}, status: 204},
+	{op: "FetchUser", method: "GET", path: "/v1/Users/{Sid}", args: map[string]string{"Sid": "$US"}, status: 404},
+
+	{op: "CreateCredential", method: "POST", path: "/v1/Credentials", form: form("Type", "fcm", "FriendlyName", "push", "Secret", "fcm-server-key"), status: 201, save: map[string]string{"sid": "CR"}},
+	{op: "CreateCredential", method: "POST", path: "/v1/Credentials", form: form("Type", "apn", "Certificate", "-----BEGIN CERTIFICATE-----", "PrivateKey", "-----BEGIN RSA PRIVATE KEY-----", "Sandbox", "true"), status: 201},
+	{op: "FetchCredential", method: "GET", path: "/v1/Credentials/{Sid}", args: map[string]string{"Sid": "$CR"}, status: 200},
+	{op: "UpdateCredential", method: "POST", path: "/v1/Credentials/{Sid}", args: map[string]string{"Sid": "$CR"}, form: form("FriendlyName", "push 2", "Secret", "rotated"), status: 200},
+	{op: "ListCredential", method: "GET", path: "/v1/Credentials", status: 200},
+
+	// A second service, with everything that lives only per service.
+	{op: "CreateService", method: "POST", path: "/v1/Services", form: form("FriendlyName", "contract service"), status: 201, save: map[string]string{"sid": "NIS"}},
+	{op: "FetchService", method: "GET", path: "/v1/Services/{Sid}", args: map[string]string{"Sid": "$NIS"}, status: 200},
+	{op: "ListService", method: "GET", path: "/v1/Services", status: 200},
+	{op: "FetchServiceConfiguration", method: "GET", path: "/v1/Services/{ChatServiceSid}/Configuration", args: map[string]string{"ChatServiceSid": "$NIS"}, status: 200},
+	{op: "UpdateServiceConfiguration", method: "POST", path: "/v1/Services/{ChatServiceSid}/Configuration", args: map[string]string{"ChatServiceSid": "$NIS"},
+		form: form("ReachabilityEnabled", "true"), status: 200},
+	{op: "FetchServiceNotification", method: "GET", path: "/v1/Services/{ChatServiceSid}/Configuration/Notifications", args: map[string]string{"ChatServiceSid": "$NIS"}, status: 200},
+	{op: "UpdateServiceNotification", method: "POST", path: "/v1/Services/{ChatServiceSid}/Configuration/Notifications", args: map[string]string{"ChatServiceSid": "$NIS"},
+		form: form("LogEnabled", "true", "NewMessage.Enabled", "true", "NewMessage.Template", "New message in ${CONVERSATION}", "NewMessage.Sound", "ring",
+			"NewMessage.BadgeCountEnabled", "true", "NewMessage.WithMedia.Enabled", "true", "NewMessage.WithMedia.Template", "Media: ${MEDIA_COUNT}",
+			"AddedToConversation.Enabled", "true", "RemovedFromConversation.Template", "Removed from ${CONVERSATION}"), status: 200},
+	{op: "ListServiceRole", method: "GET", path: "/v1/Services/{ChatServiceSid}/Roles", args: map[string]string{"ChatServiceSid": "$NIS"}, status: 200},
+	{op: "CreateServiceRole", method: "POST", path: "/v1/Services/{ChatServiceSid}/Roles", args: map[string]string{"ChatServiceSid": "$NIS"},
+		form: form("FriendlyName", "moderator", "Type", "service", "Permission", "createConversation", "Permission", "deleteAnyMessage"), status: 201, save: map[string]string{"sid": "SRL"}},
+	{op: "FetchServiceRole", method: "GET", path: "/v1/Services/{ChatServiceSid}/Roles/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$SRL"}, status: 200},
+	{op: "UpdateServiceRole", method: "POST", path: "/v1/Services/{ChatServiceSid}/Roles/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$SRL"},
+		form: form("Permission", "joinConversation"), status: 200},
+	{op: "CreateServiceUser", method: "POST", path: "/v1/Services/{ChatServiceSid}/Users", args: map[string]string{"ChatServiceSid": "$NIS"},
+		form: form("Identity", "svc-user", "RoleSid", "$SRL"), status: 201, save: map[string]string{"sid": "SUS"}},
+	{op: "FetchServiceUser", method: "GET", path: "/v1/Services/{ChatServiceSid}/Users/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "svc-user"}, status: 200},
+	{op: "UpdateServiceUser", method: "POST", path: "/v1/Services/{ChatServiceSid}/Users/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$SUS"},
+		form: form("Attributes", `{"x":1}`), status: 200},
+	{op: "ListServiceUser", method: "GET", path: "/v1/Services/{ChatServiceSid}/Users", args: map[string]string{"ChatServiceSid": "$NIS"}, status: 200},
+	{op: "CreateServiceConversation", method: "POST", path: "/v1/Services/{ChatServiceSid}/Conversations", args: map[string]string{"ChatServiceSid": "$NIS"}, status: 201, save: map[string]string{"sid": "NCH"}},
+	{op: "CreateServiceConversationParticipant", method: "POST", path: "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Participants",
+		args: map[string]string{"ChatServiceSid": "$NIS", "ConversationSid": "$NCH"}, form: form("Identity", "svc-user"), status: 201},
+	{op: "ListServiceUserConversation", method: "GET", path: "/v1/Services/{ChatServiceSid}/Users/{UserSid}/Conversations", args: map[string]string{"ChatServiceSid": "$NIS", "UserSid": "$SUS"}, status: 200},
+	{op: "FetchServiceUserConversation", method: "GET", path: "/v1/Services/{ChatServiceSid}/Users/{UserSid}/Conversations/{ConversationSid}",
+		args: map[string]string{"ChatServiceSid": "$NIS", "UserSid": "$SUS", "ConversationSid": "$NCH"}, status: 200},
+	{op: "UpdateServiceUserConversation", method: "POST", path: "/v1/Services/{ChatServiceSid}/Users/{UserSid}/Conversations/{ConversationSid}",
+		args: map[string]string{"ChatServiceSid": "$NIS", "UserSid": "$SUS", "ConversationSid": "$NCH"}, form: form("NotificationLevel", "default"), status: 200},
+	{op: "DeleteServiceUserConversation", method: "DELETE", path: "/v1/Services/{ChatServiceSid}/Users/{UserSid}/Conversations/{ConversationSid}",
+		args: map[string]string{"ChatServiceSid": "$NIS", "UserSid": "$SUS", "ConversationSid": "$NCH"}, status: 204},
+	{op: "AddBinding", seed: func(srv *conversations.Server, vars map[string]string) error {
+		b, err := srv.AddBinding(conversations.BindingInput{ChatServiceSid: vars["NIS"], Identity: "svc-user", BindingType: "fcm", CredentialSid: vars["CR"]})
+		vars["BS"] = b.Sid
+		return err
+	}},
+	{op: "FetchServiceUser", method: "GET", path: "/v1/Services/{ChatServiceSid}/Users/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$SUS"}, status: 200},
+	{op: "ListServiceBinding", method: "GET", path: "/v1/Services/{ChatServiceSid}/Bindings", args: map[string]string{"ChatServiceSid": "$NIS"},
+		form: form("BindingType", "fcm", "Identity", "svc-user"), status: 200},
+	{op: "FetchServiceBinding", method: "GET", path: "/v1/Services/{ChatServiceSid}/Bindings/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$BS"}, status: 200},
+	{op: "DeleteServiceBinding", method: "DELETE", path: "/v1/Services/{ChatServiceSid}/Bindings/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$BS"}, status: 204},
+	{op: "DeleteServiceUser", method: "DELETE", path: "/v1/Services/{ChatServiceSid}/Users/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$SUS"}, status: 204},
+	{op: "DeleteServiceRole", method: "DELETE", path: "/v1/Services/{ChatServiceSid}/Roles/{Sid}", args: map[string]string{"ChatServiceSid": "$NIS", "Sid": "$SRL"}, status: 204},
+	{op: "DeleteService", method: "DELETE", path: "/v1/Services/{Sid}", args: map[string]string{"Sid": "$NIS"}, status: 204},
+	{op: "FetchService", method: "GET", path: "/v1/Services/{Sid}", args: map[string]string{"Sid": "$NIS"}, status: 404},
+	{op: "DeleteCredential", method: "DELETE", path: "/v1/Credentials/{Sid}", args: map[string]string{"Sid": "$CR"}, status: 204},
 }
 
 func TestContract(t *testing.T) {
@@ -162,6 +246,12 @@ func TestContract(t *testing.T) {
 	}
 	covered := map[string]bool{}
 	for i, st := range contractSteps {
+		if st.seed != nil {
+			if err := st.seed(srv, vars); err != nil {
+				t.Fatalf("step %d %s: %v", i, st.op, err)
+			}
+			continue
+		}
 		item := doc.Paths.Find(st.path)
 		if item == nil {
 			t.Fatalf("step %d: path %s is not in the spec", i, st.path)
@@ -225,9 +315,11 @@ func TestContract(t *testing.T) {
 		}
 	}
 	sort.Strings(missing)
-	// The long-tail resources are not served yet; when they are, this
-	// becomes a failure so that no operation goes untested.
-	t.Logf("%d of %d spec operations covered; not yet covered: %s", len(covered), len(covered)+len(missing), strings.Join(missing, ", "))
+	// Every operation of the spec must be driven at least once with a
+	// successful answer, so a new spec operation cannot go untested.
+	if len(missing) > 0 {
+		t.Errorf("%d of %d spec operations not covered by contractSteps: %s", len(missing), len(covered)+len(missing), strings.Join(missing, ", "))
+	}
 }
 
 // exactFields reports response fields the schema lacks and schema
