@@ -32,6 +32,11 @@ type attempt struct {
 	// persisted says the row exists; version is its stored version.
 	persisted bool
 	version   int64
+	// start says the call is a Start; timersMayExist that the execution
+	// may have timers to cancel when it ends (a start that ends in its
+	// first run has none, which saves two statements on the hot path).
+	start          bool
+	timersMayExist bool
 	// abort cancels the engine's context with abortErr when the send
 	// guard cannot go on (the store failed): the engine then returns a
 	// context error and the runner returns abortErr.
@@ -65,6 +70,11 @@ func (at *attempt) fail(err error) error {
 // startWithSID runs engine.Start with the execution SID chosen by the runner.
 func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def *engine.Definition, t *engine.Trigger) (*engine.Result, error) {
 	at.row.SID = sid
+	at.start = true
+	if at.persisted {
+		// A replayed start whose placeholder may carry a LIFETIME timer.
+		at.timersMayExist = true
+	}
 	ctx, cancel := withAttempt(ctx, at)
 	defer cancel()
 	done := r.ids.handoff(sid)
@@ -84,6 +94,7 @@ func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def 
 
 // resume runs engine.Resume for at.
 func (r *Runner) resume(ctx context.Context, at *attempt, def *engine.Definition, x *engine.Execution, ev engine.Resume) (*engine.Result, error) {
+	at.timersMayExist = true
 	ctx, cancel := withAttempt(ctx, at)
 	defer cancel()
 	res, err := r.eng.Resume(ctx, def, x, ev)
@@ -140,12 +151,15 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 			row.State, row.Context = state, xctx
 			row.CreateTime, row.UpdateTime = x.DateCreated, x.DateUpdated
 			out, err = tx.CreateExecution(ctx, row)
-			if err == nil && !res.Ended() {
-				err = scheduleLifetime(ctx, tx, x.Sid, x.DateCreated)
-			}
 		}
 		if err != nil {
 			return err
+		}
+		if at.start && !res.Ended() {
+			// Scheduling replaces, so a placeholder's timer is no matter.
+			if err := scheduleLifetime(ctx, tx, x.Sid, x.DateCreated); err != nil {
+				return err
+			}
 		}
 		for i := range steps {
 			if steps[i], err = tx.AppendStep(ctx, steps[i]); err != nil {
@@ -153,7 +167,7 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 			}
 		}
 		switch {
-		case res.Ended():
+		case res.Ended() && at.timersMayExist:
 			if _, err := tx.CancelTimers(ctx, x.Sid, ""); err != nil {
 				return err
 			}

@@ -23,6 +23,16 @@ import (
 // that has already ended: Studio answers 409 there, the API FailedPrecondition.
 var ErrAlreadyEnded = errors.New("execution has already ended")
 
+// DoneEventRetention is how long processed events are kept to recognise
+// redeliveries (Twilio retries webhooks for minutes, hours at most).
+const DoneEventRetention = 24 * time.Hour
+
+// cleanupEvery is how often old events are deleted.
+const cleanupEvery = 10 * time.Minute
+
+// causeREST is the attempt cause of REST-triggered starts.
+const causeREST = "rest"
+
 // Defaults of Config.
 const (
 	DefaultMessageAuthor = "system"
@@ -230,9 +240,14 @@ func (r *Runner) Start(ctx context.Context) error {
 // rescanLoop kicks a worker for every conversation with pending events, at
 // start and then periodically, so queues left by a restart or a dead replica
 // (whose lease expired) are picked up.
+//
+// It also deletes done events older than DoneEventRetention, now and then:
+// they are only kept to recognise redeliveries, which Twilio stops after
+// hours.
 func (r *Runner) rescanLoop(ctx context.Context) {
 	t := time.NewTicker(rescanEvery)
 	defer t.Stop()
+	var lastCleanup time.Time
 	for {
 		convs, err := r.st.PendingConversations(ctx, 1000)
 		if err != nil && ctx.Err() == nil {
@@ -240,6 +255,16 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 		}
 		for _, c := range convs {
 			r.kick(c)
+		}
+		if now := r.now(); now.Sub(lastCleanup) >= cleanupEvery {
+			lastCleanup = now
+			n, err := r.st.DeleteDoneEvents(ctx, now.Add(-DoneEventRetention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				r.log.Warn("deleting old events", "err", err)
+			case n > 0:
+				r.log.Info("deleted old events", "count", n)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -273,7 +298,7 @@ func (r *Runner) CreateExecution(ctx context.Context, flowSid, to, from string, 
 		parameters = map[string]any{}
 	}
 	at := &attempt{
-		cause: "rest",
+		cause: causeREST,
 		row:   store.Execution{FlowSID: flowSid, FlowRevision: rev, ContactChannelAddress: to},
 	}
 	sid := r.ids.base.NewSID(store.PrefixExecution)
@@ -336,7 +361,7 @@ func (r *Runner) EndExecution(ctx context.Context, flowSid, executionSid string)
 // endRow ends an active execution row from outside the flow (API or
 // LIFETIME), in one transaction with extra.
 func (r *Runner) endRow(ctx context.Context, row store.Execution, reason string, extra func(store.Tx) error) (store.Execution, error) {
-	at := &attempt{persisted: true, version: row.Version, row: row}
+	at := &attempt{persisted: true, version: row.Version, row: row, timersMayExist: true}
 	if len(row.State) == 0 {
 		// A placeholder left by a start that crashed after sending: there
 		// is no engine state to end, only the row.

@@ -75,8 +75,14 @@ func (g *onceMessenger) Send(ctx context.Context, m engine.OutboundMessage) (eng
 			if created, err = tx.CreateExecution(rctx, row); err != nil {
 				return err
 			}
-			if err := scheduleLifetime(rctx, tx, row.SID, now); err != nil {
-				return err
+			if at.cause == causeREST {
+				// A REST placeholder is orphaned if the process dies
+				// now (nothing replays a REST call): LIFETIME ends it.
+				// Event placeholders are completed by the event's replay.
+				if err := scheduleLifetime(rctx, tx, row.SID, now); err != nil {
+					return err
+				}
+				at.timersMayExist = true
 			}
 		}
 		_, err := tx.RecordSend(rctx, store.Send{Key: key, ExecutionSID: m.ExecutionSid, Result: result, CreateTime: g.r.now()})
