@@ -109,11 +109,16 @@ func requestsFor(fake *conversations.Server, method, s string) int {
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// sink, when set, receives the writes instead of buf.
+	sink io.Writer
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.sink != nil {
+		return b.sink.Write(p)
+	}
 	return b.buf.Write(p)
 }
 

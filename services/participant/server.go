@@ -75,7 +75,6 @@ type conversationsAPI interface {
 	CreateConversationParticipant(conversationSid string, params *twconv.CreateConversationParticipantParams) (*twconv.ConversationsV1ConversationParticipant, error)
 	FetchConversationParticipant(conversationSid, sid string) (*twconv.ConversationsV1ConversationParticipant, error)
 	PageConversationParticipant(conversationSid string, params *twconv.ListConversationParticipantParams, pageToken, pageNumber string) (*twconv.ListConversationParticipantResponse, error)
-	ListConversationParticipant(conversationSid string, params *twconv.ListConversationParticipantParams) ([]twconv.ConversationsV1ConversationParticipant, error)
 	UpdateConversationParticipant(conversationSid, sid string, params *twconv.UpdateConversationParticipantParams) (*twconv.ConversationsV1ConversationParticipant, error)
 	DeleteConversationParticipant(conversationSid, sid string, params *twconv.DeleteConversationParticipantParams) error
 	ListParticipantConversation(params *twconv.ListParticipantConversationParams) ([]twconv.ConversationsV1ParticipantConversation, error)
@@ -275,16 +274,35 @@ func (s *server) create(ctx context.Context, in addInput) (*twconv.Conversations
 	return p, err
 }
 
-// participants reads every participant of conv.
+// participants reads every participant of conv, page by page. It follows
+// next_page_url itself rather than through twilio-go's List helper, which
+// re-encodes every page to JSON to find the link and costs a goroutine per
+// call: this read precedes every add.
 func (s *server) participants(ctx context.Context, conv string) ([]twconv.ConversationsV1ConversationParticipant, error) {
-	var ps []twconv.ConversationsV1ConversationParticipant
-	err := s.call(ctx, "list participants of "+conv, idempotent, func() (err error) {
-		params := &twconv.ListConversationParticipantParams{}
-		params.SetPageSize(participantsPageSize)
-		ps, err = s.api.ListConversationParticipant(conv, params)
-		return err
-	})
-	return ps, err
+	var all []twconv.ConversationsV1ConversationParticipant
+	pageNumber, pageToken := "", ""
+	for {
+		var page *twconv.ListConversationParticipantResponse
+		err := s.call(ctx, "list participants of "+conv, idempotent, func() (err error) {
+			params := &twconv.ListConversationParticipantParams{}
+			params.SetPageSize(participantsPageSize)
+			page, err = s.api.PageConversationParticipant(conv, params, pageToken, pageNumber)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Participants...)
+		next := page.Meta.NextPageUrl
+		if next == nil || *next == "" {
+			return all, nil
+		}
+		u, err := url.Parse(*next)
+		if err != nil || u.Query().Get("PageToken") == "" {
+			return nil, fmt.Errorf("list participants of %s: unusable next_page_url %q", conv, *next)
+		}
+		pageNumber, pageToken = u.Query().Get("Page"), u.Query().Get("PageToken")
+	}
 }
 
 //----------------------------------------------------------------------------
