@@ -70,7 +70,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.AccountSid, "account-sid", "", "Twilio account SID (AC…): Conversations API credentials and the account webhooks are accepted for (required)")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "Twilio auth token: Conversations API credentials and the key of X-Twilio-Signature (required)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "externally visible base URL, used for webhook_url and to check webhook signatures (default http://LISTEN-ADDRESS)")
-	fm := flagenv.StringList{}
+	var fm flagenv.StringList
 	fs.Var(&fm, "function-map", "FROM=TO URL-prefix rewrite for run-function and make-http-request, e.g. https://support-1234-dev.twil.io=http://127.0.0.1:8082/functions (repeatable; comma-separated in the environment)")
 	fs.StringVar(&cfg.MessageAuthor, "message-author", cfg.MessageAuthor, "author of the messages flows post into conversations")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")

@@ -177,7 +177,9 @@ func executionIn(tb testing.TB, c flowClient, flowSid, conversationSid string, o
 	return nil
 }
 
-func ended(e *flowv1.Execution) bool { return e.GetStatus() == flowv1.ExecutionStatus_EXECUTION_STATUS_ENDED }
+func ended(e *flowv1.Execution) bool {
+	return e.GetStatus() == flowv1.ExecutionStatus_EXECUTION_STATUS_ENDED
+}
 
 // waiting reports an active execution that has reached the named widget.
 func waitingIn(tb testing.TB, c flowClient, flowSid, widget string) func(*flowv1.Execution) bool {

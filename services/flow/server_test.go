@@ -32,6 +32,9 @@ type serviceOptions struct {
 	conversationsURL string
 	authToken        string
 	args             []string
+	// quiet drops the log once the service listens (benchmarks, whose
+	// request log would otherwise grow without bound).
+	quiet bool
 }
 
 var listeningRE = regexp.MustCompile(`msg="listening on ([^"]+)"`)
@@ -42,12 +45,16 @@ type logWatch struct {
 	mu    sync.Mutex
 	addr  string
 	ready chan struct{}
+	quiet bool
 }
 
 func (l *logWatch) Write(p []byte) (int, error) {
-	n, err := l.buf.Write(p)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.quiet && l.addr != "" {
+		return len(p), nil
+	}
+	n, err := l.buf.Write(p)
 	if l.addr == "" {
 		if m := listeningRE.FindStringSubmatch(l.buf.String()); m != nil {
 			l.addr = m[1]
@@ -75,7 +82,7 @@ func startService(tb testing.TB, o serviceOptions) *testService {
 	// The auth token comes from the environment, as deployments pass
 	// secrets.
 	env := map[string]string{"FLOWSERVICE_AUTH_TOKEN": o.authToken}
-	logs := &logWatch{ready: make(chan struct{})}
+	logs := &logWatch{ready: make(chan struct{}), quiet: o.quiet}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, args, func(k string) string { return env[k] }, logs) }()

@@ -1,0 +1,127 @@
+package flow
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	const sid = "AC0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    Config
+		wantErr []string
+	}{
+		{
+			name: "defaults",
+			args: []string{"--account-sid", sid, "--auth-token", "tok"},
+			want: Config{Listen: "127.0.0.1:8081", DB: "./.data/flowservice.db", ConversationsURL: "https://conversations.twilio.com",
+				AccountSid: sid, AuthToken: "tok", MessageAuthor: "system", LogLevel: slog.LevelInfo},
+		},
+		{
+			name: "flags",
+			args: []string{"--listen", "0.0.0.0:9000", "--db", "/var/lib/flow.db", "--conversations-url", "http://127.0.0.1:8083",
+				"--account-sid", sid, "--auth-token", "tok", "--public-url", "https://flows.example.com",
+				"--function-map", "https://a.twil.io=http://127.0.0.1:8082/functions", "--function-map", "https://b.twil.io=http://127.0.0.1:8084",
+				"--message-author", "bot", "--log-level", "debug"},
+			want: Config{Listen: "0.0.0.0:9000", DB: "/var/lib/flow.db", ConversationsURL: "http://127.0.0.1:8083", AccountSid: sid, AuthToken: "tok",
+				PublicURL: "https://flows.example.com", FunctionMap: []string{"https://a.twil.io=http://127.0.0.1:8082/functions", "https://b.twil.io=http://127.0.0.1:8084"},
+				MessageAuthor: "bot", LogLevel: slog.LevelDebug},
+		},
+		{
+			name: "environment_and_flag_precedence",
+			args: []string{"--listen", "127.0.0.1:7000"},
+			env: map[string]string{"FLOWSERVICE_LISTEN": "127.0.0.1:1", "FLOWSERVICE_ACCOUNT_SID": sid, "FLOWSERVICE_AUTH_TOKEN": "secret",
+				"FLOWSERVICE_FUNCTION_MAP": "https://a.twil.io=http://x:1,https://b.twil.io=http://y:2", "FLOWSERVICE_LOG_LEVEL": "warn"},
+			want: Config{Listen: "127.0.0.1:7000", DB: "./.data/flowservice.db", ConversationsURL: "https://conversations.twilio.com",
+				AccountSid: sid, AuthToken: "secret", FunctionMap: []string{"https://a.twil.io=http://x:1", "https://b.twil.io=http://y:2"},
+				MessageAuthor: "system", LogLevel: slog.LevelWarn},
+		},
+		{
+			name:    "missing_credentials",
+			wantErr: []string{"--account-sid must be AC followed by 32 hex digits", "--auth-token is required"},
+		},
+		{
+			name: "bad_values",
+			args: []string{"--account-sid", sid, "--auth-token", "t", "--public-url", "flows.example.com", "--conversations-url", "ftp://x",
+				"--function-map", "no-equals", "--function-map", "https://a.twil.io=relative/path", "--message-author", " "},
+			wantErr: []string{"--public-url", "--conversations-url", `--function-map "no-equals": want FROM=TO`, `--function-map "https://a.twil.io=relative/path"`, "--message-author"},
+		},
+		{
+			name:    "public_url_with_query",
+			args:    []string{"--account-sid", sid, "--auth-token", "t", "--public-url", "https://x.example?a=b"},
+			wantErr: []string{"must not have a query"},
+		},
+		{
+			name:    "extra_arguments",
+			args:    []string{"--account-sid", sid, "--auth-token", "t", "serve"},
+			wantErr: []string{"unexpected arguments"},
+		},
+		{
+			name:    "unknown_flag",
+			args:    []string{"--nope"},
+			wantErr: []string{"flag provided but not defined: -nope"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr bytes.Buffer
+			got, err := ParseConfig(tt.args, func(k string) string { return tt.env[k] }, &stderr)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("ParseConfig = %+v, want an error", got)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseConfig_help(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	_, err := ParseConfig([]string{"--help"}, func(string) string { return "" }, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	for _, env := range []string{"FLOWSERVICE_LISTEN", "FLOWSERVICE_DB", "FLOWSERVICE_CONVERSATIONS_URL", "FLOWSERVICE_ACCOUNT_SID",
+		"FLOWSERVICE_AUTH_TOKEN", "FLOWSERVICE_PUBLIC_URL", "FLOWSERVICE_FUNCTION_MAP", "FLOWSERVICE_MESSAGE_AUTHOR", "FLOWSERVICE_LOG_LEVEL"} {
+		if !strings.Contains(stderr.String(), env) {
+			t.Errorf("--help does not name %s:\n%s", env, stderr.String())
+		}
+	}
+	// Run treats --help as success.
+	if err := Run(t.Context(), []string{"--help"}, func(string) string { return "" }, &stderr); err != nil {
+		t.Errorf("Run --help: %v", err)
+	}
+}
+
+func TestRun_badConfig(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	err := Run(t.Context(), []string{"--account-sid", "nope"}, func(string) string { return "" }, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--account-sid") {
+		t.Errorf("Run = %v, want the configuration error", err)
+	}
+}
