@@ -204,3 +204,15 @@ func deleteCredential(s *Server, c *call) error {
 func errCredentialType(bindingType, credType string) *apiError {
 	return newError(http.StatusBadRequest, codeMissingParam, "Invalid parameter CredentialSid: a %s credential cannot serve a %s binding", credType, bindingType)
 }
+
+// Credentials returns the account's push credentials, secrets included, in
+// creation order.
+func (s *Server) Credentials() []Credential {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Credential, 0, len(s.st.credOrder))
+	for _, sid := range s.st.credOrder {
+		out = append(out, *s.st.credentials[sid])
+	}
+	return out
+}

@@ -236,3 +236,22 @@ func deleteRole(s *Server, c *call) error {
 	s.st.roleOrder = slices.DeleteFunc(s.st.roleOrder, func(sid string) bool { return sid == r.Sid })
 	return c.noContent()
 }
+
+// Roles returns the roles of service svc ("" = default service) in creation
+// order: Twilio's four default roles first.
+func (s *Server) Roles(svc string) []Role {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if svc == "" {
+		svc = s.st.defaultService
+	}
+	var out []Role
+	for _, sid := range s.st.roleOrder {
+		if r := s.st.roles[sid]; r.ChatServiceSid == svc {
+			cp := *r
+			cp.Permissions = slices.Clone(r.Permissions)
+			out = append(out, cp)
+		}
+	}
+	return out
+}

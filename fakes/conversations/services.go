@@ -273,3 +273,17 @@ func updateServiceNotification(s *Server, c *call) error {
 	svc.Notifications = n
 	return c.ok(c.renderServiceNotification(svc))
 }
+
+// Services returns every Conversation Service in creation order, the
+// default service first.
+func (s *Server) Services() []Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Service, 0, len(s.st.serviceOrder))
+	for _, sid := range s.st.serviceOrder {
+		svc := *s.st.services[sid]
+		svc.Webhooks = svc.Webhooks.clone()
+		out = append(out, svc)
+	}
+	return out
+}

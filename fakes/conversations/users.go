@@ -423,3 +423,20 @@ func deleteUserConversation(s *Server, c *call) error {
 	}
 	return c.noContent()
 }
+
+// Users returns the users of service svc ("" = default service) in
+// creation order.
+func (s *Server) Users(svc string) []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if svc == "" {
+		svc = s.st.defaultService
+	}
+	var out []User
+	for _, sid := range s.st.userOrder {
+		if u := s.st.users[sid]; u.ChatServiceSid == svc {
+			out = append(out, *u)
+		}
+	}
+	return out
+}
