@@ -170,6 +170,10 @@ func (s *Server) addParticipantLocked(conv *conversation, in participantInput, n
 		if err := s.st.checkRole("RoleSid", conv.ChatServiceSid, in.roleSid, RoleTypeConversation); err != nil {
 			return nil, err
 		}
+	} else if svc := s.st.services[conv.ChatServiceSid]; svc != nil {
+		// Twilio gives every participant a role: the service's default
+		// conversation role unless RoleSid names another.
+		in.roleSid = svc.Config.DefaultConversationRoleSid
 	}
 	chat, nonChat := 0, 0
 	for _, p := range conv.participants {
