@@ -209,8 +209,12 @@ func TestSDKServiceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.CreateServiceConversationParticipant(*svc.Sid, *conv.Sid, (&convapi.CreateServiceConversationParticipantParams{}).SetIdentity("customer")); err != nil {
+	sp, err := api.CreateServiceConversationParticipant(*svc.Sid, *conv.Sid, (&convapi.CreateServiceConversationParticipantParams{}).SetIdentity("customer"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if *sp.RoleSid != *cfg.DefaultConversationRoleSid {
+		t.Fatalf("participant role %s, want the default conversation role %s", *sp.RoleSid, *cfg.DefaultConversationRoleSid)
 	}
 	if _, err := srv.AddBinding(conversations.BindingInput{ChatServiceSid: *svc.Sid, Identity: "customer", BindingType: "apn", CredentialSid: *cred.Sid}); err != nil {
 		t.Fatal(err)
@@ -252,5 +256,42 @@ func TestSDKServiceLifecycle(t *testing.T) {
 	_, err = api.FetchServiceConfiguration(*svc.Sid)
 	if te := restError(t, err); te.Status != 404 {
 		t.Fatalf("configuration of a deleted service: %+v", te)
+	}
+}
+
+// TestUserWebhooks checks that user actions fire onUserAdded / onUserUpdated
+// (post) and onUserUpdate (pre, which may reject) only when the request
+// carries X-Twilio-Webhook-Enabled: true, as every REST action does.
+func TestUserWebhooks(t *testing.T) {
+	t.Parallel()
+	srv := startFake(t, conversations.Options{})
+	post := newHookReceiver(t, nil)
+	pre := newHookReceiver(t, func(int, receivedHook) (int, string) { return 403, "" })
+	mustCall(t, 200, srv, "POST", "/v1/Configuration/Webhooks", form("PostWebhookUrl", post.URL+"/post", "PreWebhookUrl", pre.URL+"/pre",
+		"Filters", "onUserAdded", "Filters", "onUserUpdated", "Filters", "onUserUpdate", "Method", "POST"))
+
+	mustCall(t, 201, srv, "POST", "/v1/Users", form("Identity", "quiet"))
+	u := mustCall(t, 201, srv, "POST", "/v1/Users", form("Identity", "loud", "FriendlyName", "Loud"), "X-Twilio-Webhook-Enabled", "true")
+	r := call(t, srv, "POST", "/v1/Users/loud", form("FriendlyName", "Louder"), "X-Twilio-Webhook-Enabled", "true")
+	if r.Status != 403 || r.JSON["code"] != float64(20403) {
+		t.Fatalf("pre-hook rejection: %d %s", r.Status, r.Raw)
+	}
+	if got := srv.Users("")[1].FriendlyName; got != "Loud" {
+		t.Fatalf("a rejected update changed the user: %q", got)
+	}
+	if err := srv.WaitWebhooks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hooks := post.received()
+	if len(hooks) != 1 {
+		t.Fatalf("post hooks %+v, want one onUserAdded", hooks)
+	}
+	f := hooks[0].Form
+	if f.Get("EventType") != "onUserAdded" || f.Get("Identity") != "loud" || f.Get("UserSid") != str(u["sid"]) ||
+		f.Get("ChatServiceSid") != srv.DefaultServiceSid() || f.Get("Source") != "API" {
+		t.Fatalf("onUserAdded payload %v", f)
+	}
+	if got := pre.received(); len(got) != 1 || got[0].Form.Get("EventType") != "onUserUpdate" {
+		t.Fatalf("pre hooks %+v", got)
 	}
 }
