@@ -77,9 +77,7 @@ func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def 
 	}
 	ctx, cancel := withAttempt(ctx, at)
 	defer cancel()
-	done := r.ids.handoff(sid)
-	res, err := r.eng.Start(ctx, def, t)
-	done()
+	res, err := r.startLocked(ctx, sid, def, t)
 	if err != nil {
 		return nil, at.fail(err)
 	}
@@ -90,6 +88,14 @@ func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def 
 		return nil, fmt.Errorf("runner: the engine named the execution %s, not %s", res.Execution.Sid, sid)
 	}
 	return res, nil
+}
+
+// startLocked runs engine.Start with sid parked in the SID handoff; the
+// deferred release also runs if the engine panics.
+func (r *Runner) startLocked(ctx context.Context, sid string, def *engine.Definition, t *engine.Trigger) (*engine.Result, error) {
+	done := r.ids.handoff(sid)
+	defer done()
+	return r.eng.Start(ctx, def, t)
 }
 
 // resume runs engine.Resume for at.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -40,6 +41,12 @@ func (r *Runner) timerLoop(ctx context.Context) {
 				wg.Add(1)
 				go func() {
 					defer func() { <-sem; wg.Done() }()
+					defer func() {
+						if p := recover(); p != nil {
+							// The claim expires and the timer is retried.
+							r.log.Error("panic firing a timer", "timer_id", tm.ID, "panic", p, "stack", string(debug.Stack()))
+						}
+					}()
 					if err := r.fireTimer(ctx, tm); err != nil && ctx.Err() == nil {
 						// The claim expires and the timer is claimed again.
 						r.log.Error("firing a timer", "timer_id", tm.ID, "kind", tm.Kind, "execution_sid", tm.ExecutionSID, "err", err)

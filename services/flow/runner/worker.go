@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/convoflow/convoflow/services/flow/store"
@@ -122,7 +123,7 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			return true
 		}
 		if err == nil {
-			err = r.processEvent(wctx, e, fence)
+			err = r.processEventSafely(wctx, e, fence)
 			if err == nil {
 				backoff = retryMin
 				r.notifyDone(conv)
@@ -173,6 +174,18 @@ func (r *Runner) linger(ctx context.Context, w *worker) bool {
 			}
 		}
 	}
+}
+
+// processEventSafely is processEvent with a panic (an engine bug on some
+// input) turned into an error: the event is retried with backoff and the
+// other conversations go on, instead of the whole service dying.
+func (r *Runner) processEventSafely(ctx context.Context, e store.Event, fence func(store.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("runner: panic processing event %d: %v\n%s", e.ID, p, debug.Stack())
+		}
+	}()
+	return r.processEvent(ctx, e, fence)
 }
 
 // renewLease keeps the lease while the worker runs, and cancels the worker
