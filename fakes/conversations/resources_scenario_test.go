@@ -1,8 +1,13 @@
 package conversations_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,5 +298,52 @@ func TestUserWebhooks(t *testing.T) {
 	}
 	if got := pre.received(); len(got) != 1 || got[0].Form.Get("EventType") != "onUserUpdate" {
 		t.Fatalf("pre hooks %+v", got)
+	}
+}
+
+// TestBindingControlPlaneAndReset seeds a binding through POST
+// /_fake/bindings and checks that Reset forgets the long-tail resources and
+// recreates the default roles with the same SIDs.
+func TestBindingControlPlaneAndReset(t *testing.T) {
+	t.Parallel()
+	// A fixed clock, so the roles recreated by Reset carry the same dates.
+	srv := startFake(t, conversations.Options{Clock: newClock().Now})
+	fresh := srv.Roles("")
+
+	post := func(f url.Values) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.PostForm(srv.URL()+"/_fake/bindings", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	status, body := post(form("Identity", "alice", "BindingType", "twilsock", "MessageTypes", "new_message"))
+	if status != 201 || !strings.HasPrefix(str(body["sid"]), "BS") || body["chat_service_sid"] != srv.DefaultServiceSid() ||
+		!reflect.DeepEqual(body["message_types"], []any{"new_message"}) {
+		t.Fatalf("seeded binding: %d %v", status, body)
+	}
+	fetched := mustCall(t, 200, srv, "GET", "/v1/Services/"+srv.DefaultServiceSid()+"/Bindings/"+str(body["sid"]), nil)
+	if fetched["identity"] != "alice" || fetched["url"] != body["url"] {
+		t.Fatalf("fetched binding %v, seeded %v", fetched, body)
+	}
+	if status, body := post(form("BindingType", "apn")); status != 400 || body["code"] != float64(20001) {
+		t.Fatalf("binding without identity: %d %v", status, body)
+	}
+
+	mustCall(t, 201, srv, "POST", "/v1/Users", form("Identity", "alice"))
+	mustCall(t, 201, srv, "POST", "/v1/Roles", form("FriendlyName", "extra", "Type", "service", "Permission", "joinConversation"))
+	mustCall(t, 201, srv, "POST", "/v1/Services", form("FriendlyName", "second"))
+	srv.Reset()
+	if len(srv.Users("")) != 0 || len(srv.Bindings("")) != 0 || len(srv.Services()) != 1 || len(srv.Credentials()) != 0 {
+		t.Fatalf("after Reset: users %v, bindings %v, services %v", srv.Users(""), srv.Bindings(""), srv.Services())
+	}
+	if got := srv.Roles(""); !reflect.DeepEqual(got, fresh) {
+		t.Fatalf("default roles after Reset differ from a fresh fake's:\n%+v\n%+v", got, fresh)
 	}
 }
