@@ -58,8 +58,13 @@ func (r *Runner) runWorker(conv string, w *worker) {
 			r.mu.Unlock()
 			return
 		}
-		// The queue is drained and the lease released; a kick that came in
-		// meanwhile means there is more to do.
+		// The queue is drained and the lease released. An event another
+		// replica recorded while we held the lease found it taken, so its
+		// replica gave up: look once more now that the lease is free.
+		if _, err := r.st.NextPendingEvent(ctx, conv); err == nil {
+			continue
+		}
+		// A kick that came in meanwhile means there is more to do.
 		r.mu.Lock()
 		select {
 		case <-w.wake:
