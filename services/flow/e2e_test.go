@@ -453,11 +453,21 @@ func TestE2E_webhookSecurityAndRedelivery(t *testing.T) {
 			}
 		})
 	}
-	// Give the runner a moment to (wrongly) process anything recorded.
-	if _, err := c.HandleConversationEvent(t.Context(), &flowv1.HandleConversationEventRequest{
-		FlowSid: flowSid, ConversationSid: ch, MessageSid: studio.Params.Get("MessageSid"),
-	}); err != nil {
-		t.Fatalf("HandleConversationEvent: %v", err)
+	// Anything recorded would be pending or processed by now: wait for the
+	// queues to drain, then nothing but the original execution may exist.
+	st := s.svc.openStore(t)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		pending, err := st.PendingConversations(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("conversations still pending: %v", pending)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	execs := executionsOf(t, c, flowSid)
 	if len(execs) != 1 {
