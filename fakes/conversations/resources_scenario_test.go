@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,6 +106,10 @@ func TestSDKUsersAndRoles(t *testing.T) {
 	p, err := api.CreateConversationParticipant(*conv.Sid, (&convapi.CreateConversationParticipantParams{}).SetIdentity("agent-0").SetRoleSid(*role.Sid))
 	if err != nil {
 		t.Fatal(err)
+	}
+	pcs, err := api.ListParticipantConversation((&convapi.ListParticipantConversationParams{}).SetIdentity("agent-0"))
+	if err != nil || len(pcs) != 1 || pcs[0].ParticipantUserSid == nil || *pcs[0].ParticipantUserSid != *user.Sid {
+		t.Fatalf("participant conversations link the user: %+v %v", pcs, err)
 	}
 	for _, body := range []string{"one", "two", "three"} {
 		if _, err := api.CreateConversationMessage(*conv.Sid, (&convapi.CreateConversationMessageParams{}).SetBody(body)); err != nil {
@@ -345,5 +350,47 @@ func TestBindingControlPlaneAndReset(t *testing.T) {
 	}
 	if got := srv.Roles(""); !reflect.DeepEqual(got, fresh) {
 		t.Fatalf("default roles after Reset differ from a fresh fake's:\n%+v\n%+v", got, fresh)
+	}
+}
+
+// TestConcurrentUserCreate races creates of one identity: exactly one wins,
+// the others get 50201, and the store holds one user.
+func TestConcurrentUserCreate(t *testing.T) {
+	t.Parallel()
+	srv := startFake(t, conversations.Options{})
+	const n = 16
+	statuses := make(chan int, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		// Not call(): t.Fatal must not run outside the test goroutine.
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", srv.URL()+"/v1/Users", strings.NewReader("Identity=same"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(srv.AccountSid(), srv.AuthToken())
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[201] != 1 || count[409] != n-1 {
+		t.Fatalf("statuses %v, want one 201 and %d 409", count, n-1)
+	}
+	if got := srv.Users(""); len(got) != 1 {
+		t.Fatalf("users %+v", got)
 	}
 }
