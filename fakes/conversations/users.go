@@ -59,7 +59,7 @@ type userJSON struct {
 // states the fake never sees (no client SDK is ever online); is_notifiable
 // is true once the user has a push binding.
 func (s *Server) renderUserLocked(c *call, u *User, single bool) userJSON {
-	url := c.base + c.prefix() + "/Users/" + u.Sid
+	self := c.base + c.prefix() + "/Users/" + u.Sid
 	j := userJSON{
 		Sid:            u.Sid,
 		AccountSid:     u.AccountSid,
@@ -70,8 +70,8 @@ func (s *Server) renderUserLocked(c *call, u *User, single bool) userJSON {
 		Attributes:     u.Attributes,
 		DateCreated:    ts(u.DateCreated),
 		DateUpdated:    ts(u.DateUpdated),
-		URL:            url,
-		Links:          map[string]string{"user_conversations": url + "/Conversations"},
+		URL:            self,
+		Links:          map[string]string{"user_conversations": self + "/Conversations"},
 	}
 	if svc := s.st.services[u.ChatServiceSid]; single && svc != nil && svc.Config.ReachabilityEnabled {
 		for _, b := range s.st.pushBindings {
