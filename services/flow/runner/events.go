@@ -75,8 +75,8 @@ func (r *Runner) HandleConversationEvent(ctx context.Context, ev ConversationEve
 
 // ProcessConversationEvent is HandleConversationEvent followed by waiting
 // until the event is processed; it returns the event's outcome (for a
-// duplicate, the original's, with Disposition DUPLICATE when the original is
-// still pending). The gRPC HandleConversationEvent uses it to answer with
+// duplicate, the original's outcome, once it is processed, with Disposition
+// DUPLICATE). For the engine's own messages it returns IGNORED at once. The gRPC HandleConversationEvent uses it to answer with
 // the execution SID.
 func (r *Runner) ProcessConversationEvent(ctx context.Context, ev ConversationEvent) (Outcome, error) {
 	d, stored, err := r.recordEvent(ctx, ev)

@@ -115,6 +115,7 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		return nil
 	}
 	backoff := retryMin
+	conflicts := 0
 	for {
 		select {
 		case <-w.wake:
@@ -130,7 +131,7 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		if err == nil {
 			err = r.processEventSafely(wctx, e, fence)
 			if err == nil {
-				backoff = retryMin
+				backoff, conflicts = retryMin, 0
 				r.notifyDone(conv)
 				continue
 			}
@@ -140,11 +141,14 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			// and the rescan loop comes back if nobody does.
 			return false
 		}
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, store.ErrConflict) && conflicts < 3 {
 			// A version conflict (the API ended the execution, a timer
-			// fired) or an event done elsewhere: look again at once.
+			// fired) or an event done elsewhere: look again at once, a
+			// few times, then with backoff.
+			conflicts++
 			continue
 		}
+		conflicts = 0
 		r.log.Error("processing a conversation event; retrying", "conversation_sid", conv, "event_id", e.ID, "retry_in", backoff, "err", err)
 		select {
 		case <-wctx.Done():
