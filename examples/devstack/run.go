@@ -24,7 +24,9 @@ func runStack(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 	if err := usage.Execute(out, map[string]any{
-		"c": c, "flowSid": flowSid, "note": note, "twilio": twilioNumber, "customer": customerNumber,
+		"FakeURL": c.fakeURL(), "FlowURL": c.flowURL(), "PartyURL": c.partyURL(), "Data": c.data,
+		"FlowPort": c.flowPort, "PartyPort": c.partyPort,
+		"FlowSid": flowSid, "Note": note, "Twilio": twilioNumber, "Customer": customerNumber,
 	}); err != nil {
 		return err
 	}
@@ -40,25 +42,25 @@ func runStack(ctx context.Context, c config, out io.Writer) error {
 var usage = template.Must(template.New("usage").Parse(`
 convoflow is running.
 
-  Conversations fake   {{.c.fakeURL}}    (control plane under /_fake/)
-  FlowService          {{.c.flowURL}}    (gRPC, Connect, gRPC-Web; SQLite in {{.c.data}})
-  ParticipantService   {{.c.partyURL}}    (gRPC; Run Function endpoints under /functions/)
-  Logs                 {{.c.data}}/logs/
+  Conversations fake   {{.FakeURL}}    (control plane under /_fake/)
+  FlowService          {{.FlowURL}}    (gRPC, Connect, gRPC-Web; SQLite in {{.Data}})
+  ParticipantService   {{.PartyURL}}    (gRPC; Run Function endpoints under /functions/)
+  Logs                 {{.Data}}/logs/
 
-Flow "Support agent demo" {{.flowSid}}: {{.note}}.
-SMS to {{.twilio}} from a new number starts a conversation running it.
+Flow "Support agent demo" {{.FlowSid}}: {{.Note}}.
+SMS to {{.Twilio}} from a new number starts a conversation running it.
 
 Text "support" as a customer:
-  curl -s {{.c.fakeURL}}/_fake/inbound -d From={{.customer}} -d To={{.twilio}} -d Body=support
+  curl -s {{.FakeURL}}/_fake/inbound --data-urlencode From={{.Customer}} --data-urlencode To={{.Twilio}} -d Body=support
 
 Read what reached the phones:
-  curl -s {{.c.fakeURL}}/_fake/outbox
+  curl -s {{.FakeURL}}/_fake/outbox
 
 Explore FlowService with grpcurl (go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4):
-  grpcurl -plaintext 127.0.0.1:{{.c.flowPort}} list
-  grpcurl -plaintext -d '{"flow_sid":"{{.flowSid}}"}' 127.0.0.1:{{.c.flowPort}} convoflow.flow.v1.FlowService/ListExecutions
-  grpcurl -plaintext -d '{"flow_sid":"{{.flowSid}}","execution_sid":"FN…"}' 127.0.0.1:{{.c.flowPort}} convoflow.flow.v1.FlowService/ListExecutionSteps
-  grpcurl -plaintext 127.0.0.1:{{.c.partyPort}} convoflow.participant.v1.ParticipantService/ListAgents
+  grpcurl -plaintext 127.0.0.1:{{.FlowPort}} list
+  grpcurl -plaintext -d '{"flow_sid":"{{.FlowSid}}"}' 127.0.0.1:{{.FlowPort}} convoflow.flow.v1.FlowService/ListExecutions
+  grpcurl -plaintext -d '{"flow_sid":"{{.FlowSid}}","execution_sid":"FN…"}' 127.0.0.1:{{.FlowPort}} convoflow.flow.v1.FlowService/ListExecutionSteps
+  grpcurl -plaintext 127.0.0.1:{{.PartyPort}} convoflow.participant.v1.ParticipantService/ListAgents
 
 Play the whole tutorial in another terminal: make demo
 Press Ctrl-C to stop.
