@@ -208,6 +208,26 @@ func TestExecutions_read(t *testing.T) {
 			_, err := c.ListExecutionSteps(ctx, &flowv1.ListExecutionStepsRequest{FlowSid: flowSid, ExecutionSid: execs[0].SID, PageSize: -5})
 			return err
 		}, connect.CodeInvalidArgument},
+		{"watch_of_other_flow", func(c flowClient) error {
+			_, err := c.watch(ctx, &flowv1.WatchExecutionRequest{FlowSid: otherSid, ExecutionSid: execs[0].SID})
+			return err
+		}, connect.CodeNotFound},
+		{"watch_unknown", func(c flowClient) error {
+			_, err := c.watch(ctx, &flowv1.WatchExecutionRequest{FlowSid: flowSid, ExecutionSid: unknownExec})
+			return err
+		}, connect.CodeNotFound},
+		{"end_unknown", func(c flowClient) error {
+			_, err := c.EndExecution(ctx, &flowv1.EndExecutionRequest{FlowSid: flowSid, Sid: unknownExec})
+			return err
+		}, connect.CodeNotFound},
+		{"create_without_to", func(c flowClient) error {
+			_, err := c.CreateExecution(ctx, &flowv1.CreateExecutionRequest{FlowSid: flowSid, From: "+15550000000"})
+			return err
+		}, connect.CodeInvalidArgument},
+		{"create_for_unknown_flow", func(c flowClient) error {
+			_, err := c.CreateExecution(ctx, &flowv1.CreateExecutionRequest{FlowSid: "FW0123456789abcdef0123456789abcdef", To: "+15551230001", From: "+15550000000"})
+			return err
+		}, connect.CodeNotFound},
 		{"delete_of_other_flow", func(c flowClient) error {
 			_, err := c.DeleteExecution(ctx, &flowv1.DeleteExecutionRequest{FlowSid: otherSid, Sid: execs[2].SID})
 			return err
