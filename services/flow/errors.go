@@ -27,11 +27,6 @@ func badRequest(format string, args ...any) error {
 	return &requestError{msg: fmt.Sprintf(format, args...)}
 }
 
-// errShuttingDown is returned by WatchExecution when the runner closes a
-// subscription while the execution is still active, which only happens when
-// the service shuts down.
-var errShuttingDown = errors.New("service is shutting down")
-
 // toConnectError is the one place where domain errors become connect
 // errors. Codes and details are part of the API (see the proto's package
 // comment); anything unexpected is logged with its details and answered as
@@ -78,8 +73,6 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 		// A concurrent writer won (UpdateFlow's optimistic revision check
 		// after its retries): the client may retry the whole call.
 		return connect.NewError(connect.CodeAborted, err)
-	case errors.Is(err, errShuttingDown):
-		return connect.NewError(connect.CodeUnavailable, err)
 	default:
 		log.ErrorContext(ctx, "internal error", "err", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
