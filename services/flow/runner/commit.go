@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/convoflow/convoflow/services/flow/engine"
@@ -42,6 +43,17 @@ type attempt struct {
 	// context error and the runner returns abortErr.
 	abort    context.CancelCauseFunc
 	abortErr error
+	// sends are the messages this call sent; the commit records those
+	// the early records (records) have not.
+	sends   []sentRecord
+	records sync.WaitGroup
+}
+
+// sentRecord is a send to record under key.
+type sentRecord struct {
+	key          string
+	executionSid string
+	result       json.RawMessage
 }
 
 type attemptKey struct{}
@@ -79,6 +91,7 @@ func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def 
 	defer cancel()
 	res, err := r.startLocked(ctx, sid, def, t)
 	if err != nil {
+		at.records.Wait()
 		return nil, at.fail(err)
 	}
 	if res.Execution.Sid != sid {
@@ -105,6 +118,7 @@ func (r *Runner) resume(ctx context.Context, at *attempt, def *engine.Definition
 	defer cancel()
 	res, err := r.eng.Resume(ctx, def, x, ev)
 	if err != nil {
+		at.records.Wait()
 		return nil, at.fail(err)
 	}
 	return res, nil
@@ -124,7 +138,13 @@ func decodeExecution(row store.Execution) (*engine.Execution, error) {
 // its timers (the wait's timeout, the LIFETIME timer of a new execution,
 // none once ended) and whatever extra adds (the event marked done, the fired
 // timer deleted). Steps are published to subscribers after the commit.
+//
+// The commit also records the call's sends that the early records have not
+// (yet): issued right after them, it usually shares their group commit, so a
+// send costs no fsync of its own. It returns once the early records are
+// done too, so a replay after a failure sees them.
 func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, extra func(store.Tx) error) (store.Execution, error) {
+	defer at.records.Wait()
 	x := res.Execution
 	state, err := json.Marshal(x)
 	if err != nil {
@@ -146,9 +166,18 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 	var out store.Execution
 	err = r.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		if at.persisted {
+		version, persisted := at.version, at.persisted
+		if !persisted && len(at.sends) > 0 {
+			// An early record may have created the row already.
+			if row, err := tx.GetExecution(ctx, x.Sid); err == nil {
+				version, persisted = row.Version, true
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if persisted {
 			out, err = tx.UpdateExecution(ctx, store.ExecutionUpdate{
-				SID: x.Sid, Version: at.version, Status: status, EndedReason: x.EndedReason,
+				SID: x.Sid, Version: version, Status: status, EndedReason: x.EndedReason,
 				State: state, Context: xctx, UpdateTime: x.DateUpdated,
 			})
 		} else {
@@ -159,6 +188,9 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 			out, err = tx.CreateExecution(ctx, row)
 		}
 		if err != nil {
+			return err
+		}
+		if err := recordSends(ctx, tx, at.sends, r.now()); err != nil {
 			return err
 		}
 		if at.start && !res.Ended() {

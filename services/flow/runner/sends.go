@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/convoflow/convoflow/services/flow/engine"
 	"github.com/convoflow/convoflow/services/flow/store"
@@ -17,17 +18,21 @@ import (
 // SID>/<step>", deterministic for a replay from the same state) and the
 // attempt's cause. Before sending, the key is looked up; a recorded send is
 // returned as it was, without calling the API. After sending, the result is
-// recorded at once, in its own transaction, rather than with the steps at the
-// end of the call: a crash between the send and the final commit must leave
-// the record behind, or the replay would send again. The one window left is
-// a crash between the API answering and that record committing (a few
-// milliseconds); the Conversations API has no idempotency key for messages
+// recorded twice over: at once, by an early record in its own transaction
+// started in the background, and in the transaction that commits the steps.
+// The early record is what a crash between the send and that commit (or a
+// failed commit) leaves behind for the replay to find; the commit's copy
+// makes the record certain when the early one failed. When the engine
+// commits right after the send, as usual, both share one group commit, so
+// the early record costs no extra fsync on the critical path. The one window
+// left is a crash between the API answering and the early record committing
+// (milliseconds): the Conversations API has no idempotency key for messages
 // that would close it.
 //
-// The sends table references the execution, so the first send of a new
-// execution creates its row (active, no state yet) in the same transaction;
-// the final commit then updates that row. A replayed start finds the row,
-// recognises it by its SID (derived from the event) and carries on.
+// The sends table references the execution, so the early record of a new
+// execution's send creates the execution's row (active, no state yet); the
+// commit then updates that row, and a replayed start finds it, recognises
+// it by its SID (derived from the event) and carries on.
 type onceMessenger struct {
 	r    *Runner
 	next engine.Messenger
@@ -62,41 +67,68 @@ func (g *onceMessenger) Send(ctx context.Context, m engine.OutboundMessage) (eng
 	if err != nil {
 		return engine.SentMessage{}, g.abort(at, fmt.Errorf("runner: encoding send %s: %w", key, err))
 	}
-	// The message is out: record it even if the caller's context ends now.
-	rctx := context.WithoutCancel(ctx)
-	var created store.Execution
-	err = g.r.st.InTx(rctx, func(tx store.Tx) error {
-		if !at.persisted {
-			row := at.row
-			row.Status = store.ExecutionStatusActive
-			now := g.r.now()
-			row.CreateTime, row.UpdateTime = now, now
-			var err error
-			if created, err = tx.CreateExecution(rctx, row); err != nil {
-				return err
-			}
-			if at.cause == causeREST {
-				// A REST placeholder is orphaned if the process dies
-				// now (nothing replays a REST call): LIFETIME ends it.
-				// Event placeholders are completed by the event's replay.
-				if err := scheduleLifetime(rctx, tx, row.SID, now); err != nil {
+	rec := sentRecord{key: key, executionSid: m.ExecutionSid, result: result}
+	at.sends = append(at.sends, rec)
+	placeholder := !at.persisted
+	row := at.row
+	armLifetime := placeholder && at.cause == causeREST
+	if armLifetime {
+		at.timersMayExist = true
+	}
+	at.records.Add(1)
+	go func() {
+		defer at.records.Done()
+		// The message is out: record it even if the call's context ends.
+		g.earlyRecord(context.WithoutCancel(ctx), rec, row, placeholder, armLifetime)
+	}()
+	return sent, nil
+}
+
+// earlyRecord records one send in its own transaction, creating the
+// execution's row first when it may not exist yet. A failure is only
+// logged: the commit records the send too.
+func (g *onceMessenger) earlyRecord(ctx context.Context, rec sentRecord, row store.Execution, placeholder, armLifetime bool) {
+	err := g.r.st.InTx(ctx, func(tx store.Tx) error {
+		if placeholder {
+			if _, err := tx.GetExecution(ctx, row.SID); errors.Is(err, store.ErrNotFound) {
+				now := g.r.now()
+				row.Status = store.ExecutionStatusActive
+				row.CreateTime, row.UpdateTime = now, now
+				if _, err := tx.CreateExecution(ctx, row); err != nil {
 					return err
 				}
-				at.timersMayExist = true
+				if armLifetime {
+					// A REST placeholder is orphaned if the process dies
+					// now (nothing replays a REST call): LIFETIME ends
+					// it. Event placeholders are completed by the replay.
+					if err := scheduleLifetime(ctx, tx, row.SID, now); err != nil {
+						return err
+					}
+				}
+			} else if err != nil {
+				return err
 			}
 		}
-		_, err := tx.RecordSend(rctx, store.Send{Key: key, ExecutionSID: m.ExecutionSid, Result: result, CreateTime: g.r.now()})
-		return err
+		return recordSends(ctx, tx, []sentRecord{rec}, g.r.now())
 	})
 	if err != nil {
-		g.r.log.Error("a message was sent but could not be recorded; a replay may send it again",
-			"key", key, "execution_sid", m.ExecutionSid, "message_sid", sent.Sid, "err", err)
-		return engine.SentMessage{}, g.abort(at, fmt.Errorf("runner: recording send %s: %w", key, err))
+		g.r.log.Warn("early record of a send failed; the commit records it", "key", rec.key, "execution_sid", rec.executionSid, "err", err)
 	}
-	if !at.persisted {
-		at.persisted, at.version = true, created.Version
+}
+
+// recordSends records the sends not recorded yet.
+func recordSends(ctx context.Context, tx store.Tx, sends []sentRecord, now time.Time) error {
+	for _, s := range sends {
+		if _, err := tx.GetSend(ctx, s.key); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if _, err := tx.RecordSend(ctx, store.Send{Key: s.key, ExecutionSID: s.executionSid, Result: s.result, CreateTime: now}); err != nil {
+			return err
+		}
 	}
-	return sent, nil
+	return nil
 }
 
 // abort stops the engine call: the engine sees its context cancelled and
