@@ -110,7 +110,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("participantservice: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("comp", "participantservice")
+	// Each part adds its own comp attribute; the server adds
+	// svc=participantservice.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	m, err := NewMain(cfg, log)
 	if err != nil {
 		return fmt.Errorf("participantservice: %w", err)
@@ -119,13 +121,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
+		mlog := log.With("comp", "main")
 		go func() {
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case <-hup:
-					log.Info("SIGHUP: reloading the roster")
+					mlog.Info("SIGHUP: reloading the roster")
 					_ = m.ReloadRoster() // a failure is logged; the old roster stays
 				}
 			}
