@@ -160,8 +160,8 @@ func h2cClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Protocols: &protocols, TLSClientConfig: &tls.Config{}}}
 }
 
-// clientsFor returns a Connect client and a grpc-go client for the server
-// at addr.
+// clientsFor returns a Connect client, a grpc-go client and a gRPC-Web
+// client (connect's) for the server at addr.
 func clientsFor(tb testing.TB, addr string) []namedClient {
 	tb.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -174,6 +174,7 @@ func clientsFor(tb testing.TB, addr string) []namedClient {
 	return []namedClient{
 		{"connect", connectClient{flowv1connect.NewFlowServiceClient(hc, "http://"+addr)}},
 		{"grpc", grpcClient{flowv1.NewFlowServiceClient(conn)}},
+		{"grpcweb", connectClient{flowv1connect.NewFlowServiceClient(hc, "http://"+addr, connect.WithGRPCWeb())}},
 	}
 }
 
