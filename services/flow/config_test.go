@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,5 +125,20 @@ func TestRun_badConfig(t *testing.T) {
 	err := Run(t.Context(), []string{"--account-sid", "nope"}, func(string) string { return "" }, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "--account-sid") {
 		t.Errorf("Run = %v, want the configuration error", err)
+	}
+}
+
+func TestRun_addressInUse(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var stderr bytes.Buffer
+	args := []string{"--listen", busy.Addr().String(), "--db", filepath.Join(t.TempDir(), "flow.db"),
+		"--account-sid", testAccountSid, "--auth-token", "tok"}
+	if err := Run(t.Context(), args, func(string) string { return "" }, &stderr); err == nil {
+		t.Errorf("Run on a busy address returned nil\n%s", stderr.String())
 	}
 }
