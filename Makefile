@@ -61,7 +61,7 @@ images: build ## Build the three scratch images convoflow/NAME:$(IMAGE_TAG) with
 e2e: ## Run the end-to-end suite against the images (needs a Docker engine)
 	@docker info >/dev/null 2>&1 || { echo "make e2e needs a running Docker engine; none answered (docker info failed)"; exit 1; }
 	$(MAKE) images
-	TESTCONTAINERS_RYUK_DISABLED=true CONVOFLOW_IMAGE_TAG=$(IMAGE_TAG) $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/...
+	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 CONVOFLOW_IMAGE_TAG=$(IMAGE_TAG) $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/...
 
 .PHONY: lint
 lint: ## Run go vet, check formatting, lint the protos and check gen/ is current

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +41,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: set TESTCONTAINERS_RYUK_DISABLED=true (no registry here to pull Ryuk from); `make e2e` does")
 		os.Exit(2)
 	}
+	// Ports are published on 127.0.0.1 only; without this testcontainers
+	// reports the host as "localhost", which may resolve to ::1 first.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	os.Exit(m.Run())
 }
 
@@ -67,7 +71,7 @@ func (s *server) URL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("%s endpoint: %v", s.name, err)
 	}
-	return strings.Replace(ep, "localhost", "127.0.0.1", 1)
+	return ep
 }
 
 // Stop stops the container (SIGTERM, then SIGKILL after 10 s).
