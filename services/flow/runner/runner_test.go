@@ -657,3 +657,27 @@ func TestLifetimeEndsExecution(t *testing.T) {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
 }
+
+// TestSubflowWaitKeepsRevision runs a subflow that waits for a reply: the
+// resume reloads the subflow from the store at the revision it started on,
+// although a newer one was published meanwhile.
+func TestSubflowWaitKeepsRevision(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	child := readFile(t, "testdata/subflow-child.json")
+	childSid := h.createFlow([]byte(strings.Replace(string(child), "PREFIX", "", 1)))
+	parent := h.createFlow([]byte(strings.Replace(string(readFile(t, "testdata/subflow-parent.json")), "CHILD", childSid, 1)))
+	ch := h.conversation(parent, "")
+	h.text(ch, "hi")
+	h.updateFlow(childSid, []byte(strings.Replace(string(child), "PREFIX", "changed ", 1)))
+	h.post(ch, "agent", "42")
+
+	x := h.only(parent)
+	if x.Status != store.ExecutionStatusEnded {
+		t.Fatalf("execution: %+v", x)
+	}
+	want := []string{customer + ": hi", "system: Question for " + customer, "agent: 42", "system: Answer: 42"}
+	if diff := cmp.Diff(want, h.bodies(ch)); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
