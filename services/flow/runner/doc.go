@@ -39,16 +39,21 @@
 // nothing and is replayed. The engine keys every send "<execution SID>/<step
 // number>", deterministic for a replay from the same stored state; the
 // runner makes the SID of an execution started by an event deterministic too
-// (derived from the event), and appends the cause of the attempt (event or
-// timer, and the execution version it started from) so different attempts
-// never share keys. Before sending, the key is looked up in the store; after
-// sending, the result is recorded at once in its own transaction (with the
-// execution row, for a new execution's first send), because a record made
-// only with the steps would be lost by exactly the crash it guards against.
-// A crash between the API's answer and that record (milliseconds) can still
-// repeat a message: the Conversations API offers no idempotency key.
-// run-function and make-http-request calls are not deduplicated: they are
-// repeated on replay, as Studio's own retries do.
+// (derived from the event ID; engine.Trigger has no field for it, so the
+// runner hands the SID to the engine's IDGen, see ids.go), and appends the
+// cause of the attempt (event or timer, and the execution version it started
+// from) so different attempts never share keys. Before sending, the key is
+// looked up in the store. After sending, the result is recorded twice: by an
+// early record in its own transaction, started at once in the background
+// (with the execution row, for a new execution's first send), and again in
+// the transaction that commits the steps. A record made only with the steps
+// would be lost by exactly the crash it guards against; the early record
+// survives it, and usually shares the commit's group commit, so it adds no
+// fsync to the critical path. A crash between the API's answer and the early
+// record's commit (milliseconds) can still repeat a message: the
+// Conversations API offers no idempotency key for messages. run-function and
+// make-http-request calls are not deduplicated: they are repeated on replay,
+// as Studio's own retries do.
 //
 // # Timers
 //
@@ -66,5 +71,44 @@
 // part in, and fails (the widget's failure path, 81011) when there is none.
 //
 // A Conversations API failure is a widget failure (the engine follows
-// failed / deliveryFailure), never a lost or stuck event.
+// failed / deliveryFailure), never a lost or stuck event. Store failures and
+// panics while processing an event are retried with backoff (50 ms up to
+// 30 s) while the event stays at the head of its queue.
+//
+// # What the store cannot hold
+//
+// store.Step has no column for a step's error: a failed widget's StepError
+// is kept in the stored step context under "error" ({"code", "message"}).
+// Subflow steps keep their sequence, widget names and context, but not the
+// subflow's flow SID or the parent step SID the engine gives them.
+//
+// # Performance
+//
+// BenchmarkConversationEvent measures event → execution → send-message:
+// ProcessConversationEvent records the event (SQLite, WAL, synchronous=FULL,
+// the store's group commit), the conversation's worker starts an execution
+// of testdata/send-once.json, which posts one message through twilio-go to
+// the Conversations fake over loopback, and the result is committed; the
+// fake runs in the same process. Measured on the shared 2-core AMD EPYC,
+// 24 GiB machine (Go 1.26, `go test -bench ConversationEvent -benchtime 2s
+// -count 3`), whose load average from other work varied between 2 and 10
+// during the runs, which moves every figure by a factor of two:
+//
+//   - saturated (64 callers, 256 conversations): 490–1,130 executions/s,
+//     p50 56–130 ms and p99 98–250 ms (64 executions always in flight, so
+//     latency is queueing); 740–920 executions per CPU second of the whole
+//     process, the fake included (about 1.1–1.35 ms of CPU each).
+//   - paced at 500 executions/s: with a quiet machine (load average 2.3)
+//     494–497 executions/s sustained, p50 3.3 ms, p99 18–33 ms; with load
+//     average 4–8 from neighbours, 390–475/s sustained, p50 6–40 ms,
+//     p99 25–170 ms.
+//
+// About half the CPU is SQLite (modernc.org/sqlite, pure Go) on the store's
+// single writer, a quarter HTTP (twilio-go and the fake). Each execution
+// costs two commits on the critical path (the event record, then the early
+// send record and the result sharing one), plus a lease take and release
+// for a conversation idle for more than a second (a busy conversation keeps
+// its lease, leaseLinger). The disk syncs a 4 kB write in about 2.7 ms
+// (dd oflag=dsync), so without group commit the store would top out near
+// 370 commits per second.
 package runner
