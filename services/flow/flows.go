@@ -1,9 +1,11 @@
 package flow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -13,8 +15,8 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
-// updateRetries bounds how often UpdateFlow re-reads and re-applies an
-// update that lost a race with another UpdateFlow of the same flow.
+// updateRetries bounds how often UpdateFlow validates again a definition
+// that another UpdateFlow replaced in the meantime.
 const updateRetries = 5
 
 // validated is a definition that passed validation, ready to store.
@@ -112,9 +114,11 @@ func (s *service) UpdateFlow(ctx context.Context, req *flowv1.UpdateFlowRequest)
 	if req.FriendlyName != nil && strings.TrimSpace(req.GetFriendlyName()) == "" {
 		return nil, s.fail(ctx, badRequest("friendly_name, when given, must not be empty"))
 	}
-	// A new definition is validated once; an unchanged one is validated
-	// again, because publishing it may expose problems of a draft (and
-	// subflows it references may have changed).
+	// A new definition is validated once. An unchanged one is validated
+	// again, because subflows it references may have changed; that needs
+	// the store (the subflow resolver), so it happens before the write
+	// transaction, and the transaction checks the definition is still the
+	// one validated.
 	var v validated
 	if req.GetDefinition() != nil {
 		if v, err = s.validate(ctx, req.GetDefinition()); err != nil {
@@ -122,33 +126,49 @@ func (s *service) UpdateFlow(ctx context.Context, req *flowv1.UpdateFlowRequest)
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		cur, err := s.store.GetFlow(ctx, req.GetSid())
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		u := store.FlowUpdate{
-			SID:           cur.SID,
-			BaseRevision:  cur.Revision,
-			FriendlyName:  cur.FriendlyName,
-			Status:        status,
-			Definition:    v.json,
-			CommitMessage: req.GetCommitMessage(),
-			Valid:         true,
-			Warnings:      problemsJSON(v.warnings),
-		}
-		if req.FriendlyName != nil {
-			u.FriendlyName = req.GetFriendlyName()
-		}
 		if req.GetDefinition() == nil {
+			cur, err := s.store.GetFlow(ctx, req.GetSid())
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
 			if _, err := s.engine.Read(ctx, cur.Definition); err != nil {
 				return nil, s.fail(ctx, err)
 			}
-			u.Definition = cur.Definition
-			u.Warnings = cur.Warnings
+			v = validated{json: cur.Definition}
 		}
-		f, err := s.store.UpdateFlow(ctx, u)
-		if errors.Is(err, store.ErrConflict) && attempt < updateRetries {
-			continue // another update saved a revision in between: merge again
+		var f store.Flow
+		// Reading the latest revision and saving the next one in one write
+		// transaction serialises concurrent updates instead of failing
+		// them.
+		err := s.store.InTx(ctx, func(tx store.Tx) error {
+			cur, err := tx.GetFlow(ctx, req.GetSid())
+			if err != nil {
+				return err
+			}
+			if req.GetDefinition() == nil && !bytes.Equal(cur.Definition, v.json) {
+				return errDefinitionChanged
+			}
+			u := store.FlowUpdate{
+				SID:           cur.SID,
+				BaseRevision:  cur.Revision,
+				FriendlyName:  cur.FriendlyName,
+				Status:        status,
+				Definition:    v.json,
+				CommitMessage: req.GetCommitMessage(),
+				Valid:         true,
+				Warnings:      problemsJSON(v.warnings),
+			}
+			if req.FriendlyName != nil {
+				u.FriendlyName = req.GetFriendlyName()
+			}
+			if req.GetDefinition() == nil {
+				u.Warnings = cur.Warnings
+			}
+			f, err = tx.UpdateFlow(ctx, u)
+			return err
+		})
+		if errors.Is(err, errDefinitionChanged) && attempt < updateRetries {
+			continue // another update replaced the definition: validate that one
 		}
 		if err != nil {
 			return nil, s.fail(ctx, err)
@@ -160,6 +180,10 @@ func (s *service) UpdateFlow(ctx context.Context, req *flowv1.UpdateFlowRequest)
 		return &flowv1.UpdateFlowResponse{Flow: out}, nil
 	}
 }
+
+// errDefinitionChanged makes UpdateFlow validate again: the definition it
+// validated was replaced before its transaction ran.
+var errDefinitionChanged = fmt.Errorf("flow definition changed during the update: %w", store.ErrConflict)
 
 func (s *service) DeleteFlow(ctx context.Context, req *flowv1.DeleteFlowRequest) (*flowv1.DeleteFlowResponse, error) {
 	if err := s.store.DeleteFlow(ctx, req.GetSid()); err != nil {

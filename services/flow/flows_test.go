@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -341,5 +343,50 @@ func TestValidateFlow_valid(t *testing.T) {
 				t.Errorf("ListFlows after ValidateFlow = %v, %v; want nothing stored", list, err)
 			}
 		})
+	}
+}
+
+// TestUpdateFlow_concurrent saves revisions from several clients at once:
+// each update becomes its own revision, none is lost.
+func TestUpdateFlow_concurrent(t *testing.T) {
+	t.Parallel()
+	hs := startHandler(t)
+	ctx := t.Context()
+	created, err := hs.clients[0].CreateFlow(ctx, &flowv1.CreateFlowRequest{FriendlyName: "busy", Status: flowv1.FlowStatus_FLOW_STATUS_DRAFT, Definition: testdataStruct(t, "flows/echo.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := created.GetFlow().GetSid()
+	const updates = 4
+	var wg sync.WaitGroup
+	revs := make(chan int32, updates*len(hs.clients))
+	for _, c := range hs.clients {
+		for i := range updates {
+			wg.Go(func() {
+				name := fmt.Sprintf("%s-%d", c.name, i)
+				resp, err := c.UpdateFlow(ctx, &flowv1.UpdateFlowRequest{Sid: sid, Status: flowv1.FlowStatus_FLOW_STATUS_PUBLISHED, FriendlyName: &name})
+				if err != nil {
+					t.Errorf("UpdateFlow %s: %v", name, err)
+					return
+				}
+				revs <- resp.GetFlow().GetRevision()
+			})
+		}
+	}
+	wg.Wait()
+	close(revs)
+	seen := map[int32]bool{}
+	for r := range revs {
+		if seen[r] {
+			t.Errorf("revision %d returned twice", r)
+		}
+		seen[r] = true
+	}
+	got, err := hs.clients[0].GetFlow(ctx, &flowv1.GetFlowRequest{Sid: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int32(1 + updates*len(hs.clients)); got.GetFlow().GetRevision() != want || len(seen) != int(want-1) {
+		t.Errorf("latest revision %d and %d distinct revisions, want %d and %d", got.GetFlow().GetRevision(), len(seen), want, want-1)
 	}
 }
