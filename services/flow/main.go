@@ -29,11 +29,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("svc", "flowservice")
-	return run(ctx, cfg, log)
+	return run(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
 }
 
-func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
+// run serves with cfg. base is the root logger: serve adds svc itself, the
+// other components get svc and comp.
+func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
+	log := base.With("svc", "flowservice")
 	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", cfg.DB, err)
@@ -63,7 +65,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		}
 		return srv.URL()
 	}
-	svc, err := newService(Deps{Store: st, Runner: rn, AccountSid: cfg.AccountSid, PublicURL: publicURL, Logger: log})
+	svc, err := newService(Deps{Store: st, Runner: rn, AccountSid: cfg.AccountSid, PublicURL: publicURL, Logger: log.With("comp", "api")})
 	if err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	srv, err = serve.New(serve.Config{
 		Name:     "flowservice",
 		Addr:     cfg.Listen,
-		Logger:   log,
+		Logger:   base,
 		Services: []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}},
 		Routes:   []serve.Route{{Pattern: webhookPattern, Handler: newWebhook(svc, cfg.AuthToken)}},
 	})
@@ -92,6 +94,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if runErr != nil {
 		runErr = fmt.Errorf("runner: %w", runErr)
 	}
-	log.Info("stopped")
+	log.Info("runner stopped")
 	return errors.Join(serveErr, runErr)
 }
