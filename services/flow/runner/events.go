@@ -144,6 +144,13 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 // WaitIdle blocks until every event recorded for the conversation so far
 // (by any replica) has been processed, or ctx ends.
 func (r *Runner) WaitIdle(ctx context.Context, conversationSid string) error {
+	// A first look without registering a waiter, so asking about an idle
+	// conversation leaves nothing behind.
+	if _, err := r.st.NextPendingEvent(ctx, conversationSid); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
 	for {
 		done := r.idleChan(conversationSid)
 		_, err := r.st.NextPendingEvent(ctx, conversationSid)

@@ -248,13 +248,15 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 	t := time.NewTicker(rescanEvery)
 	defer t.Stop()
 	var lastCleanup time.Time
-	for {
+	for first := true; ; first = false {
 		convs, err := r.st.PendingConversations(ctx, 1000)
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("listing conversations with pending events", "err", err)
 		}
 		for _, c := range convs {
-			r.kick(c)
+			if first || r.hasWorker(c) || r.stale(ctx, c) {
+				r.kick(c)
+			}
 		}
 		if now := r.now(); now.Sub(lastCleanup) >= cleanupEvery {
 			lastCleanup = now
@@ -272,6 +274,23 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// hasWorker reports whether this process works on the conversation.
+func (r *Runner) hasWorker(conversationSid string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.workers[conversationSid] != nil
+}
+
+// stale reports whether the conversation's oldest pending event has waited
+// longer than a rescan period: then whoever held the conversation is gone.
+// Fresher queues are being worked on (by the replica that recorded the
+// event, or the lease holder), and trying to take their lease would cost a
+// write transaction for nothing.
+func (r *Runner) stale(ctx context.Context, conversationSid string) bool {
+	e, err := r.st.NextPendingEvent(ctx, conversationSid)
+	return err == nil && r.now().Sub(e.ReceiveTime) >= rescanEvery
 }
 
 // CreateExecution is the REST trigger (POST /v2/Flows/{FlowSid}/Executions):
