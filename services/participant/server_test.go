@@ -333,7 +333,11 @@ func TestAddParticipant_retries(t *testing.T) {
 				{name: "503_on_list_retried", fault: conversations.Fault{Method: "GET", Status: 503, Code: 20503, Count: 2}, list: true, creates: 1},
 				{name: "503_on_list_always", fault: conversations.Fault{Method: "GET", Status: 503, Code: 20503}, list: true, code: connect.CodeUnavailable, creates: 0},
 				{name: "503_on_create_not_retried", fault: conversations.Fault{Method: "POST", Status: 503, Code: 20503, Count: 1}, code: connect.CodeUnavailable, creates: 1},
-				{name: "dropped_create_not_retried", fault: conversations.Fault{Method: "POST", Drop: true, Count: 1}, code: connect.CodeUnavailable, creates: 1},
+				// A dropped request may be recorded after the service has
+				// moved on, so its count is not checked (-1); that the call
+				// fails although a retry would have succeeded shows that it
+				// was not retried.
+				{name: "dropped_create_not_retried", fault: conversations.Fault{Method: "POST", Drop: true, Count: 1}, code: connect.CodeUnavailable, creates: -1},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -358,17 +362,12 @@ func TestAddParticipant_retries(t *testing.T) {
 					} else if res.GetAlreadyPresent() {
 						t.Fatal("already_present after a retried create")
 					}
-					if n := requestsFor(fake, "POST", conv+"/Participants"); n != tt.creates {
+					if n := requestsFor(fake, "POST", conv+"/Participants"); tt.creates >= 0 && n != tt.creates {
 						t.Fatalf("%d create requests, want %d", n, tt.creates)
 					}
 					want := 0
 					if tt.code == 0 {
 						want = 1
-					}
-					if tt.name == "dropped_create_not_retried" {
-						// The dropped create may or may not have been
-						// processed; the fault drops before handling.
-						want = 0
 					}
 					if n := len(fake.Participants(conv)); n != want {
 						t.Fatalf("fake holds %d participants, want %d", n, want)
