@@ -46,6 +46,8 @@ type harnessOptions struct {
 	// the harness inspects the real one.
 	wrapStore func(store.Store) store.Store
 	clock     func() time.Time
+	// leaseTTL and rescan shorten takeovers of dead replicas' queues.
+	leaseTTL, rescan time.Duration
 }
 
 // harness runs a Runner on a SQLite file against the Conversations fake,
@@ -111,8 +113,8 @@ func (h *harness) start() {
 	cfg := runner.Config{
 		Store: rst, Clock: h.opts.clock, AccountSid: h.fake.AccountSid(), AuthToken: h.fake.AuthToken(), ConversationsURL: h.fake.URL(),
 		FunctionMap:   []string{functionsHost + "=" + h.fn.URL + "/functions"},
-		TimerInterval: h.opts.timerInterval,
-		Owner:         "replica-" + randomHex(4),
+		TimerInterval: h.opts.timerInterval, LeaseTTL: h.opts.leaseTTL, RescanInterval: h.opts.rescan,
+		Owner: "replica-" + randomHex(4),
 	}
 	if h.opts.wrap != nil {
 		client, err := twilioclient.New(twilioclient.Options{AccountSID: h.fake.AccountSid(), AuthToken: h.fake.AuthToken(), BaseURL: h.fake.URL()})

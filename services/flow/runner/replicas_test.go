@@ -95,3 +95,30 @@ func TestTwoReplicasShareConversations(t *testing.T) {
 		t.Errorf("%d messages posted, want %d (a question and a greeting per pair)", got, n)
 	}
 }
+
+// TestDeadReplicaLeaseTakenOver leaves a conversation's lease with a
+// replica that died: the queue waits until the lease expires, then a live
+// replica's rescan takes it over and processes the event.
+func TestDeadReplicaLeaseTakenOver(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{leaseTTL: time.Second, rescan: 200 * time.Millisecond})
+	flow := h.createFlow(waitFlow(t, "3600"))
+	ch := h.conversation(flow, "")
+	ctx := context.Background()
+	const deadFor = 1500 * time.Millisecond
+	if _, err := h.st.AcquireLease(ctx, "conversation/"+ch, "dead-replica", time.Now(), deadFor); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ev := runner.ConversationEvent{FlowSid: flow, ConversationSid: ch, MessageSid: newSID("IM"), Author: customer, Body: "hi", Source: "SMS"}
+	out, err := h.runner().ProcessConversationEvent(ctx, ev)
+	if err != nil || out.Disposition != runner.DispositionStarted {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	if waited := time.Since(start); waited < deadFor-100*time.Millisecond {
+		t.Errorf("processed after %v, while the dead replica's lease still held", waited)
+	}
+	if x := h.only(flow); x.Status != store.ExecutionStatusActive {
+		t.Errorf("execution: %+v", x)
+	}
+}

@@ -35,17 +35,16 @@ const causeREST = "rest"
 
 // Defaults of Config.
 const (
-	DefaultMessageAuthor = "system"
-	DefaultTimerInterval = time.Second
+	DefaultMessageAuthor  = "system"
+	DefaultTimerInterval  = time.Second
+	DefaultLeaseTTL       = 30 * time.Second
+	DefaultRescanInterval = 5 * time.Second
 )
 
-// Tuning that is not worth a flag: how long a replica keeps a conversation's
-// queue and a claimed timer before another replica may take it over, and how
-// often it looks for queues nobody works on (after a replica died).
+// Tuning that is not worth a flag: how long a replica keeps a claimed timer
+// before another replica may take it over.
 const (
-	leaseTTL      = 30 * time.Second
 	timerClaimTTL = time.Minute
-	rescanEvery   = 5 * time.Second
 	// leaseLinger is how long a worker keeps a drained conversation, and
 	// lingerPoll how often it then looks for events other replicas
 	// recorded.
@@ -90,6 +89,13 @@ type Config struct {
 	// TimerInterval is how often due timers are claimed; default
 	// DefaultTimerInterval.
 	TimerInterval time.Duration
+	// LeaseTTL is how long a replica keeps a conversation's queue without
+	// renewing its lease (it renews every third of it): after a replica
+	// dies, its conversations wait this long; default DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// RescanInterval is how often the runner looks for queues nobody works
+	// on; default DefaultRescanInterval.
+	RescanInterval time.Duration
 	// Messenger replaces the Conversations API messenger (tests that
 	// simulate failures wrap NewTwilioMessenger's); nil builds one from
 	// the fields above.
@@ -152,6 +158,12 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.TimerInterval <= 0 {
 		cfg.TimerInterval = DefaultTimerInterval
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.RescanInterval <= 0 {
+		cfg.RescanInterval = DefaultRescanInterval
 	}
 	doer, err := newHTTPDoer(cfg.HTTPClient, cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
 	if err != nil {
@@ -245,7 +257,7 @@ func (r *Runner) Start(ctx context.Context) error {
 // they are only kept to recognise redeliveries, which Twilio stops after
 // hours.
 func (r *Runner) rescanLoop(ctx context.Context) {
-	t := time.NewTicker(rescanEvery)
+	t := time.NewTicker(r.cfg.RescanInterval)
 	defer t.Stop()
 	var lastCleanup time.Time
 	for first := true; ; first = false {
@@ -290,7 +302,7 @@ func (r *Runner) hasWorker(conversationSid string) bool {
 // write transaction for nothing.
 func (r *Runner) stale(ctx context.Context, conversationSid string) bool {
 	e, err := r.st.NextPendingEvent(ctx, conversationSid)
-	return err == nil && r.now().Sub(e.ReceiveTime) >= rescanEvery
+	return err == nil && r.now().Sub(e.ReceiveTime) >= r.cfg.RescanInterval
 }
 
 // CreateExecution is the REST trigger (POST /v2/Flows/{FlowSid}/Executions):

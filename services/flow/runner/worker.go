@@ -84,7 +84,7 @@ func (r *Runner) runWorker(conv string, w *worker) {
 func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	name := conversationLease(conv)
 	owner := r.cfg.Owner
-	if _, err := r.st.AcquireLease(ctx, name, owner, r.now(), leaseTTL); err != nil {
+	if _, err := r.st.AcquireLease(ctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
 		var held *store.LeaseHeldError
 		if !errors.As(err, &held) && ctx.Err() == nil {
 			r.log.Warn("taking a conversation's lease", "conversation_sid", conv, "err", err)
@@ -109,7 +109,7 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		}
 	}()
 	fence := func(tx store.Tx) error {
-		if _, err := tx.RenewLease(wctx, name, owner, r.now(), leaseTTL); err != nil {
+		if _, err := tx.RenewLease(wctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
 			return fmt.Errorf("%w: %w", errLeaseLost, err)
 		}
 		return nil
@@ -200,7 +200,7 @@ func (r *Runner) processEventSafely(ctx context.Context, e store.Event, fence fu
 // renewLease keeps the lease while the worker runs, and cancels the worker
 // when it is lost.
 func (r *Runner) renewLease(ctx context.Context, cancel context.CancelFunc, name string) {
-	t := time.NewTicker(leaseTTL / 3)
+	t := time.NewTicker(r.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -208,7 +208,7 @@ func (r *Runner) renewLease(ctx context.Context, cancel context.CancelFunc, name
 			return
 		case <-t.C:
 		}
-		if _, err := r.st.RenewLease(ctx, name, r.cfg.Owner, r.now(), leaseTTL); err != nil {
+		if _, err := r.st.RenewLease(ctx, name, r.cfg.Owner, r.now(), r.cfg.LeaseTTL); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
