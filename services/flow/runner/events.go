@@ -250,6 +250,9 @@ func (r *Runner) processEvent(ctx context.Context, e store.Event, fence func(sto
 	switch {
 	case errors.Is(err, engine.ErrNotWaiting), errors.Is(err, engine.ErrEnded):
 		return r.finishEvent(ctx, e, Outcome{Disposition: DispositionDropped, ExecutionSid: row.SID, Error: err.Error()}, fence)
+	case errors.Is(err, engine.ErrInvalidDefinition):
+		// Retrying cannot help; the execution stays as it was.
+		return r.finishEvent(ctx, e, Outcome{Disposition: DispositionFailed, ExecutionSid: row.SID, Error: err.Error()}, fence)
 	case err != nil:
 		return err
 	}

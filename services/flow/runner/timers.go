@@ -136,6 +136,9 @@ func (r *Runner) fireTimerOnce(ctx context.Context, tm store.Timer, deleteTimer 
 	case errors.Is(err, engine.ErrNotWaiting), errors.Is(err, engine.ErrEnded):
 		// A timer of an earlier wait.
 		return r.st.InTx(ctx, deleteTimer)
+	case errors.Is(err, engine.ErrInvalidDefinition):
+		r.log.Error("dropping the timeout of an execution whose definition the engine refuses", "timer_id", tm.ID, "execution_sid", tm.ExecutionSID, "err", err)
+		return r.st.InTx(ctx, deleteTimer)
 	case err != nil:
 		return err
 	}
