@@ -119,9 +119,10 @@ func retryable(err error, idem idempotency) bool {
 // of the exponential delay plus a random share of the other half ("equal
 // jitter"), so waits spread out but never collapse to zero.
 func backoff(p RetryPolicy, attempt int) time.Duration {
-	d := p.BaseDelay << (attempt - 1)
-	if d > p.MaxDelay || d <= 0 {
-		d = p.MaxDelay
+	d := p.MaxDelay
+	// Shifting further would overflow long before; the cap applies anyway.
+	if shift := attempt - 1; shift < 30 {
+		d = min(p.BaseDelay<<shift, p.MaxDelay)
 	}
 	half := d / 2
 	return half + rand.N(half+1)
