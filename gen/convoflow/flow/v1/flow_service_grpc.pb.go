@@ -68,8 +68,9 @@ type FlowServiceClient interface {
 	CreateFlow(ctx context.Context, in *CreateFlowRequest, opts ...grpc.CallOption) (*CreateFlowResponse, error)
 	// GetFlow returns the latest revision of a flow, definition included.
 	GetFlow(ctx context.Context, in *GetFlowRequest, opts ...grpc.CallOption) (*GetFlowResponse, error)
-	// ListFlows pages through the flows, newest first. As in Studio, listed
-	// flows carry no definition, errors or warnings; GetFlow returns them.
+	// ListFlows pages through the flows in creation order, oldest first, so
+	// paging stays stable while flows are added. As in Studio, listed flows
+	// carry no definition, errors or warnings; GetFlow returns them.
 	ListFlows(ctx context.Context, in *ListFlowsRequest, opts ...grpc.CallOption) (*ListFlowsResponse, error)
 	// UpdateFlow saves a new revision of a flow. The definition, when given,
 	// replaces the whole previous definition (there is no patch). Executions
@@ -352,8 +353,9 @@ type FlowServiceServer interface {
 	CreateFlow(context.Context, *CreateFlowRequest) (*CreateFlowResponse, error)
 	// GetFlow returns the latest revision of a flow, definition included.
 	GetFlow(context.Context, *GetFlowRequest) (*GetFlowResponse, error)
-	// ListFlows pages through the flows, newest first. As in Studio, listed
-	// flows carry no definition, errors or warnings; GetFlow returns them.
+	// ListFlows pages through the flows in creation order, oldest first, so
+	// paging stays stable while flows are added. As in Studio, listed flows
+	// carry no definition, errors or warnings; GetFlow returns them.
 	ListFlows(context.Context, *ListFlowsRequest) (*ListFlowsResponse, error)
 	// UpdateFlow saves a new revision of a flow. The definition, when given,
 	// replaces the whole previous definition (there is no patch). Executions

@@ -109,8 +109,9 @@ type FlowServiceClient interface {
 	CreateFlow(context.Context, *v1.CreateFlowRequest) (*v1.CreateFlowResponse, error)
 	// GetFlow returns the latest revision of a flow, definition included.
 	GetFlow(context.Context, *v1.GetFlowRequest) (*v1.GetFlowResponse, error)
-	// ListFlows pages through the flows, newest first. As in Studio, listed
-	// flows carry no definition, errors or warnings; GetFlow returns them.
+	// ListFlows pages through the flows in creation order, oldest first, so
+	// paging stays stable while flows are added. As in Studio, listed flows
+	// carry no definition, errors or warnings; GetFlow returns them.
 	ListFlows(context.Context, *v1.ListFlowsRequest) (*v1.ListFlowsResponse, error)
 	// UpdateFlow saves a new revision of a flow. The definition, when given,
 	// replaces the whole previous definition (there is no patch). Executions
@@ -514,8 +515,9 @@ type FlowServiceHandler interface {
 	CreateFlow(context.Context, *v1.CreateFlowRequest) (*v1.CreateFlowResponse, error)
 	// GetFlow returns the latest revision of a flow, definition included.
 	GetFlow(context.Context, *v1.GetFlowRequest) (*v1.GetFlowResponse, error)
-	// ListFlows pages through the flows, newest first. As in Studio, listed
-	// flows carry no definition, errors or warnings; GetFlow returns them.
+	// ListFlows pages through the flows in creation order, oldest first, so
+	// paging stays stable while flows are added. As in Studio, listed flows
+	// carry no definition, errors or warnings; GetFlow returns them.
 	ListFlows(context.Context, *v1.ListFlowsRequest) (*v1.ListFlowsResponse, error)
 	// UpdateFlow saves a new revision of a flow. The definition, when given,
 	// replaces the whole previous definition (there is no patch). Executions
