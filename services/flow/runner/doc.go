@@ -30,8 +30,11 @@
 // proxy address) are fetched from the Conversations API only when the
 // definition mentions them, and left out, with a warning, when that fails.
 // An event for an execution waiting in send-and-wait-for-reply resumes it,
-// whichever participant wrote. An execution keeps the revision it started
-// on.
+// whichever participant wrote. When the conversation has no active execution
+// of the flow but the message's author has a REST execution of it waiting
+// for a reply, the message resumes that one: its question was posted into
+// this conversation (see TwilioMessenger), and Studio keys messaging
+// executions on the contact. An execution keeps the revision it started on.
 //
 // # Side effects exactly once per replay
 //

@@ -213,6 +213,18 @@ func (r *Runner) processEvent(ctx context.Context, e store.Event, fence func(sto
 	}
 	msg := r.conversationMessage(ev)
 	row, err := r.st.FindActiveExecutionByConversation(ctx, e.FlowSID, e.ConversationSID)
+	if errors.Is(err, store.ErrNotFound) && ev.Author != "" {
+		// A REST execution of the flow for this contact, waiting for a
+		// reply, takes it: its message went into this conversation, and
+		// Studio keys messaging executions on the contact.
+		if rest, rerr := r.st.FindActiveExecutionByContact(ctx, e.FlowSID, ev.Author); rerr == nil && len(rest.State) > 0 {
+			if x, derr := decodeExecution(rest); derr == nil && x.Wait != nil {
+				row, err = rest, nil
+			}
+		} else if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+			return fmt.Errorf("runner: %w", rerr)
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return r.startFromEvent(ctx, e, ev, msg, nil, fence)

@@ -577,6 +577,28 @@ func TestCreateExecution(t *testing.T) {
 	}
 }
 
+// TestRESTExecutionResumedFromConversation: the contact answers a REST
+// execution's question in the conversation its message went to.
+func TestRESTExecutionResumedFromConversation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	flow := h.createFlow(readFile(t, "testdata/rest-wait.json"))
+	ch := h.conversation(flow, "")
+	x, err := h.runner().CreateExecution(context.Background(), flow, customer, proxy, map[string]any{"when": "Friday"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.text(ch, "YES")
+	xs := h.executions(flow)
+	if len(xs) != 1 || xs[0].SID != x.SID || xs[0].Status != store.ExecutionStatusEnded {
+		t.Fatalf("executions: %+v", xs)
+	}
+	want := []string{"system: Your appointment is Friday. Reply YES to confirm.", customer + ": YES", "system: Thanks: YES"}
+	if diff := cmp.Diff(want, h.bodies(ch)); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
+
 func TestSubscribe(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
