@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
+	"github.com/convoflow/convoflow/internal/syncbuf"
 )
 
 func control(t *testing.T, method, u string, f url.Values) (int, map[string]any) {
@@ -154,29 +155,11 @@ func TestProbabilisticFault(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	env := map[string]string{"FAKECONVERSATIONS_AUTH_TOKEN": "envtoken1", "FAKECONVERSATIONS_SEED": "7"}
 	done := make(chan error, 1)
 	go func() {
@@ -220,7 +203,7 @@ func TestRun(t *testing.T) {
 
 func TestRunHelpNamesEnvVars(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	if err := conversations.Run(t.Context(), []string{"--help"}, func(string) string { return "" }, &out); err != nil {
 		t.Fatal(err)
 	}

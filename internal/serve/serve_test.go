@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -28,6 +27,7 @@ import (
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/internal/syncbuf"
 )
 
 // testFlowService implements just enough of FlowService to exercise the
@@ -96,28 +96,10 @@ func (s *testFlowService) WatchExecution(ctx context.Context, req *flowv1.WatchE
 	return nil
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
 	srv  *serve.Server
 	svc  *testFlowService
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	url  string
 	addr string
 	// stop cancels Run and returns its result.
@@ -130,7 +112,7 @@ func startServer(t testing.TB, maxMessageBytes int, edit func(*serve.Config)) *t
 	t.Helper()
 	svc := newTestFlowService()
 	path, h := flowv1connect.NewFlowServiceHandler(svc, serve.HandlerOptions(maxMessageBytes)...)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := serve.Config{
 		Name:     "testservice",
 		Addr:     "127.0.0.1:0",

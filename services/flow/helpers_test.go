@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -23,6 +21,7 @@ import (
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
+	"github.com/convoflow/convoflow/internal/syncbuf"
 )
 
 const testAccountSid = "AC00000000000000000000000000000000"
@@ -241,29 +240,11 @@ func testdataStruct(tb testing.TB, name string) *structpb.Struct {
 // server goroutine that logs after the test ended cannot panic t.Log.
 func testLogger(tb testing.TB) *slog.Logger {
 	tb.Helper()
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			tb.Logf("server log:\n%s", buf.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

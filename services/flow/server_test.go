@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convoflow/convoflow/internal/syncbuf"
 	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
@@ -41,7 +42,7 @@ var listeningRE = regexp.MustCompile(`msg="listening on ([^"]+)"`)
 
 // logWatch collects Run's log and reports the address it listens on.
 type logWatch struct {
-	buf   syncBuffer
+	buf   syncbuf.Buffer
 	mu    sync.Mutex
 	addr  string
 	ready chan struct{}

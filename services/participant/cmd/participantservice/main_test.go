@@ -3,18 +3,17 @@
 package main_test
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
+	"github.com/convoflow/convoflow/internal/syncbuf"
 )
 
 // TestBinary_signals builds participantservice and runs it as an operator
@@ -48,7 +47,7 @@ func TestBinary_signals(t *testing.T) {
 	}
 	write("alice")
 
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "--roster-poll=1h") // only SIGHUP reloads
 	cmd.Env = append(os.Environ(),
 		"PARTICIPANTSERVICE_LISTEN=127.0.0.1:0",
@@ -93,7 +92,7 @@ func TestBinary_signals(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, logs *syncBuffer, re *regexp.Regexp) {
+func waitFor(t *testing.T, logs *syncbuf.Buffer, re *regexp.Regexp) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !re.MatchString(logs.String()) {
@@ -102,21 +101,4 @@ func waitFor(t *testing.T, logs *syncBuffer, re *regexp.Regexp) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
