@@ -97,13 +97,13 @@
 // -count 3`), whose load average from other work varied between 2 and 10
 // during the runs, which moves every figure by a factor of two:
 //
-//   - saturated (64 callers, 256 conversations): 490–1,130 executions/s,
-//     p50 56–130 ms and p99 98–250 ms (64 executions always in flight, so
-//     latency is queueing); 740–920 executions per CPU second of the whole
-//     process, the fake included (about 1.1–1.35 ms of CPU each).
-//   - paced at 500 executions/s: with a quiet machine (load average 2.3)
-//     494–497 executions/s sustained, p50 3.3 ms, p99 18–33 ms; with load
-//     average 4–8 from neighbours, 390–475/s sustained, p50 6–40 ms,
+//   - saturated (64 callers, 256 conversations): 490–1,140 executions/s,
+//     p50 56–130 ms and p99 90–260 ms (64 executions always in flight, so
+//     latency is queueing); 700–920 executions per CPU second of the whole
+//     process, the fake included (1.1–1.4 ms of CPU each).
+//   - paced at 500 executions/s: with a quiet machine (load average 2–3)
+//     494–498 executions/s sustained, p50 3.2–3.3 ms, p99 13–33 ms; with
+//     load average 4–8 from neighbours, 390–475/s sustained, p50 6–40 ms,
 //     p99 25–170 ms.
 //
 // About half the CPU is SQLite (modernc.org/sqlite, pure Go) on the store's

@@ -151,7 +151,11 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: engine.HTTPTimeout}
+		// The default transport keeps two idle connections per host; a
+		// busy flow calls the same Functions host many times a second.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Timeout: engine.HTTPTimeout, Transport: tr}
 	}
 	if cfg.IDs == nil {
 		cfg.IDs = engine.RandomIDs{}

@@ -703,3 +703,31 @@ func TestSubflowWaitKeepsRevision(t *testing.T) {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
 }
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	tests := []struct {
+		name string
+		cfg  runner.Config
+		want string
+	}{
+		{"no_store", runner.Config{AccountSid: "AC1", AuthToken: "t"}, "Store is required"},
+		{"no_credentials", runner.Config{Store: h.st}, "AccountSid and Config.AuthToken are required"},
+		{"bad_function_map", runner.Config{Store: h.st, AccountSid: "AC1", AuthToken: "t", FunctionMap: []string{"nope"}}, "not FROM=TO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := runner.New(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	r, err := runner.New(runner.Config{Store: h.st, Messenger: runner.NewTwilioMessenger(nil, "bot")})
+	if err != nil {
+		t.Fatalf("New with a Messenger and no credentials: %v", err)
+	}
+	if r.Engine() == nil || r.Owner() == "" {
+		t.Error("no engine or no owner")
+	}
+}
