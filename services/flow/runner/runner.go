@@ -112,6 +112,7 @@ type Runner struct {
 	log    *slog.Logger
 	now    func() time.Time
 	eng    *engine.Engine
+	public *engine.Engine // Engine's, see New
 	ids    *sidHandoff
 	twilio *twilio.RestClient
 	defs   *defCache
@@ -198,14 +199,21 @@ func New(cfg Config) (*Runner, error) {
 	if messenger == nil {
 		messenger = NewTwilioMessenger(r.twilio, cfg.MessageAuthor)
 	}
-	r.eng, err = engine.New(engine.Options{
+	opts := engine.Options{
 		Clock:     engine.ClockFunc(cfg.Clock),
 		IDs:       r.ids,
 		Messenger: &onceMessenger{r: r, next: messenger},
 		HTTP:      doer,
 		Subflows:  &subflowResolver{st: cfg.Store, defs: r.defs},
-	})
-	if err != nil {
+	}
+	if r.eng, err = engine.New(opts); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	// The engine handed out by Engine mints SIDs without the handoff, so
+	// a caller starting executions on it could never take a SID parked for
+	// the runner's own Start.
+	opts.IDs = cfg.IDs
+	if r.public, err = engine.New(opts); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	return r, nil
@@ -221,9 +229,10 @@ func defaultOwner() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
-// Engine returns the engine the runner drives, with the same options
-// (subflows resolved from the store), for validating definitions.
-func (r *Runner) Engine() *engine.Engine { return r.eng }
+// Engine returns an engine with the runner's options (subflows resolved
+// from the store), for reading and validating definitions. Executions
+// started on it directly are not persisted.
+func (r *Runner) Engine() *engine.Engine { return r.public }
 
 // Owner is the replica identity used for leases and timer claims.
 func (r *Runner) Owner() string { return r.cfg.Owner }
