@@ -110,8 +110,8 @@
 // single writer, a quarter HTTP (twilio-go and the fake). Each execution
 // costs two commits on the critical path (the event record, then the early
 // send record and the result sharing one), plus a lease take and release
-// for a conversation idle for more than a second (a busy conversation keeps
-// its lease, leaseLinger). The disk syncs a 4 kB write in about 2.7 ms
+// for a conversation idle for more than a second (a worker keeps a drained
+// conversation's lease for a second). The disk syncs a 4 kB write in about 2.7 ms
 // (dd oflag=dsync), so without group commit the store would top out near
 // 370 commits per second.
 package runner
