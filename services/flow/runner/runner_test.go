@@ -18,6 +18,7 @@ import (
 	"github.com/convoflow/convoflow/services/flow/engine"
 	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
+	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
 func TestSupportAgentFlow(t *testing.T) {
@@ -730,4 +731,137 @@ func TestNewValidatesConfig(t *testing.T) {
 	if r.Engine() == nil || r.Owner() == "" {
 		t.Error("no engine or no owner")
 	}
+}
+
+// TestStaleTimersIgnored fires timers the waiting execution does not expect:
+// one armed for another widget is dropped, one that comes before the wait's
+// deadline is re-armed at the deadline; the execution does not move.
+func TestStaleTimersIgnored(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		payload string
+		// rearmed: the timer is scheduled again at the wait's deadline.
+		rearmed bool
+	}{
+		{"other_widget", `{"widget":"greet"}`, false},
+		{"before_the_deadline", `{"widget":"ask"}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			spy := &timerSpy{}
+			h := newHarness(t, harnessOptions{wrapStore: func(s store.Store) store.Store { spy.Store = s; return spy }})
+			flow := h.createFlow(waitFlow(t, "3600"))
+			ch := h.conversation(flow, "")
+			h.text(ch, "hi")
+			x := h.only(flow)
+			ctx := context.Background()
+			before := spy.schedules(x.SID)
+			stale, err := h.st.ScheduleTimer(ctx, store.Timer{ExecutionSID: x.SID, Kind: store.TimerKindWaitTimeout, FireTime: time.Now(), Payload: json.RawMessage(tt.payload)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the stale timer handled", func() bool {
+				return spy.wasDeleted(stale.ID) || (tt.rearmed && spy.schedules(x.SID) > before)
+			})
+			h.shutdown()
+			// What is left, seen by claiming everything due in two hours,
+			// with the runner stopped.
+			st, err := sqlite.Open(ctx, h.dbPath, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ts, err := st.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: time.Now().Add(2 * time.Hour), Owner: "inspector", LeaseDuration: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var waits []store.Timer
+			for _, tm := range ts {
+				if tm.Kind == store.TimerKindWaitTimeout {
+					waits = append(waits, tm)
+				}
+			}
+			if tt.rearmed {
+				if len(waits) != 1 || waits[0].FireTime.Before(time.Now().Add(59*time.Minute)) {
+					t.Errorf("wait timers %+v, want one at the deadline an hour away", waits)
+				}
+			} else if len(waits) != 0 {
+				t.Errorf("wait timers %+v, want the stale one dropped", waits)
+			}
+			got, err := st.GetExecution(ctx, x.SID)
+			if err != nil || got.Status != store.ExecutionStatusActive || got.Version != x.Version {
+				t.Errorf("execution moved: %+v, %v", got, err)
+			}
+			if n := len(h.fake.Messages(ch)); n != 2 {
+				t.Errorf("%d messages, want the question only", n)
+			}
+		})
+	}
+}
+
+// timerSpy notes the timers the runner deleted and counts the timers it
+// scheduled per execution.
+type timerSpy struct {
+	store.Store
+	mu        sync.Mutex
+	deleted   map[int64]bool
+	scheduled map[string]int
+}
+
+func (s *timerSpy) wasDeleted(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleted[id]
+}
+
+func (s *timerSpy) schedules(sid string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scheduled[sid]
+}
+
+func (s *timerSpy) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
+	var rec timerTx
+	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+		rec = timerTx{Tx: tx}
+		return fn(&rec)
+	})
+	if err == nil {
+		s.mu.Lock()
+		if s.deleted == nil {
+			s.deleted, s.scheduled = map[int64]bool{}, map[string]int{}
+		}
+		for _, id := range rec.deleted {
+			s.deleted[id] = true
+		}
+		for _, sid := range rec.scheduled {
+			s.scheduled[sid]++
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+type timerTx struct {
+	store.Tx
+	deleted   []int64
+	scheduled []string
+}
+
+func (t *timerTx) DeleteTimer(ctx context.Context, id int64, owner string) error {
+	err := t.Tx.DeleteTimer(ctx, id, owner)
+	if err == nil {
+		t.deleted = append(t.deleted, id)
+	}
+	return err
+}
+
+func (t *timerTx) ScheduleTimer(ctx context.Context, tm store.Timer) (store.Timer, error) {
+	out, err := t.Tx.ScheduleTimer(ctx, tm)
+	if err == nil && tm.Kind == store.TimerKindWaitTimeout {
+		t.scheduled = append(t.scheduled, tm.ExecutionSID)
+	}
+	return out, err
 }
