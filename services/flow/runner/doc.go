@@ -94,24 +94,26 @@
 // the Conversations fake over loopback, and the result is committed; the
 // fake runs in the same process. Measured on the shared 2-core AMD EPYC,
 // 24 GiB machine (Go 1.26, `go test -bench ConversationEvent -benchtime 2s
-// -count 3`), whose load average from other work varied between 2 and 10
-// during the runs, which moves every figure by a factor of two:
+// -count 3`). The other engineers' work on the machine moves every figure
+// by a factor of two, so both ends are given:
 //
-//   - saturated (64 callers, 256 conversations): 490–1,140 executions/s,
-//     p50 56–130 ms and p99 90–260 ms (64 executions always in flight, so
-//     latency is queueing); 700–920 executions per CPU second of the whole
-//     process, the fake included (1.1–1.4 ms of CPU each).
-//   - paced at 500 executions/s: with a quiet machine (load average 2–3)
-//     494–498 executions/s sustained, p50 3.2–3.3 ms, p99 13–33 ms; with
-//     load average 4–8 from neighbours, 390–475/s sustained, p50 6–40 ms,
-//     p99 25–170 ms.
+//   - quiet machine (load average about 1): saturated (64 callers, 256
+//     conversations) 1,000–1,170 executions/s, p50 54–62 ms and p99
+//     92–110 ms (64 executions always in flight, so latency is queueing);
+//     paced at 500 executions/s, 496–498/s sustained with p50 2.5–3.3 ms
+//     and p99 12.5–15 ms.
+//   - loaded machine (load average 4–10 from neighbours): saturated
+//     490–800 executions/s, p50 80–130 ms, p99 130–260 ms; paced at 500/s,
+//     390–475/s sustained, p50 6–40 ms, p99 25–170 ms.
+//   - CPU: 700–920 executions per CPU second of the whole process, the
+//     fake and twilio-go included (1.1–1.4 ms of CPU per execution).
 //
 // About half the CPU is SQLite (modernc.org/sqlite, pure Go) on the store's
 // single writer, a quarter HTTP (twilio-go and the fake). Each execution
 // costs two commits on the critical path (the event record, then the early
 // send record and the result sharing one), plus a lease take and release
 // for a conversation idle for more than a second (a worker keeps a drained
-// conversation's lease for a second). The disk syncs a 4 kB write in about 2.7 ms
-// (dd oflag=dsync), so without group commit the store would top out near
-// 370 commits per second.
+// conversation's lease for a second). The disk syncs a 4 kB write in about
+// 2.7 ms (dd oflag=dsync), so without group commit the store would top out
+// near 370 commits per second.
 package runner
