@@ -367,6 +367,19 @@ func TestChannelAttributes(t *testing.T) {
 	if diff := cmp.Diff([]string{customer + ": hi", "system: Team billing via " + proxy}, h.bodies(ch)); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
+
+	// With the conversation and participant lookups failing, the execution
+	// starts without them rather than holding the queue.
+	if _, err := h.fake.InjectFault(conversations.Fault{Method: "GET", Path: "/v1/Conversations/*", Status: 503, Code: 20503, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.fake.InjectFault(conversations.Fault{Method: "GET", Path: "/v1/Conversations/*/Participants/*", Status: 503, Code: 20503, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.text(ch, "again")
+	if got := h.bodies(ch); got[len(got)-1] != "system: Team  via "+ch {
+		t.Errorf("message without the lookups: %q", got[len(got)-1])
+	}
 }
 
 // TestStrictOrdering delivers many messages of one conversation at once:
