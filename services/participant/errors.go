@@ -24,7 +24,6 @@ import (
 // Twilio error codes the service acts on (conversations-api.md §3.2).
 const (
 	codeNotFound            = 20404
-	codeTooManyRequests     = 20429
 	codeConversationMissing = 50350
 	codeParticipantMissing  = 50432
 	codeBindingExists       = 50416
@@ -162,7 +161,7 @@ func apiToConnect(log *slog.Logger, api *apiError) error {
 		}
 	case status == http.StatusNotFound, code == codeNotFound, code == codeConversationMissing, code == codeParticipantMissing:
 		cc = connect.CodeNotFound
-	case status == http.StatusTooManyRequests, code == codeTooManyRequests:
+	case status == http.StatusTooManyRequests, code == twilioclient.CodeTooManyRequests:
 		cc = connect.CodeResourceExhausted
 	case status >= 500, status == 0:
 		cc = connect.CodeUnavailable

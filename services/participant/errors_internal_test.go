@@ -100,15 +100,3 @@ func TestToConnectError(t *testing.T) {
 		})
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	p := RetryPolicy{}.withDefaults()
-	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 10: 2 * time.Second, 40: 2 * time.Second, 70: 2 * time.Second} {
-		for range 50 {
-			if got := backoff(p, attempt); got < want/2 || got > want {
-				t.Fatalf("backoff(attempt %d) = %v, want within [%v, %v]", attempt, got, want/2, want)
-			}
-		}
-	}
-}

@@ -114,7 +114,7 @@ func New(deps Deps) (participantv1connect.ParticipantServiceHandler, error) {
 		roster:       deps.Roster,
 		defaultProxy: deps.DefaultProxyAddress,
 		log:          log,
-		retry:        deps.Retry.withDefaults(),
+		retry:        deps.Retry.WithDefaults(),
 	}, nil
 }
 
