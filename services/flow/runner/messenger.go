@@ -28,10 +28,28 @@ import (
 // failure path (81011). It does not create conversations: which service,
 // which webhooks and which lifetime a new conversation should get are the
 // deployment's decisions, made where conversations are created.
+//
+// Posting is retried: a 429 always (Twilio never processed it), a 5xx or a
+// lost answer only after checking the conversation's latest messages for
+// this send's key, which every post carries in its attributes under
+// "convoflow_send_key" (the engine's IdempotencyKey). A message is thus
+// delivered once even when Twilio answers 500 after creating it. A flow's
+// attributes that are not a JSON object cannot carry the key; such a send
+// is not retried after an ambiguous failure.
 type TwilioMessenger struct {
 	client *twilio.RestClient
 	author string
+	retry  twilioclient.RetryPolicy
 }
+
+// sendKeyAttribute names the message attribute holding the send's
+// idempotency key.
+const sendKeyAttribute = "convoflow_send_key"
+
+// recentMessages is how many of a conversation's latest messages are
+// searched for a send's key after an ambiguous failure: a retry follows
+// within seconds, so the message, if created, is among the last few.
+const recentMessages = 50
 
 // NewTwilioMessenger returns a Messenger posting as author through client.
 func NewTwilioMessenger(client *twilio.RestClient, author string) *TwilioMessenger {
@@ -60,8 +78,9 @@ func (m *TwilioMessenger) Send(ctx context.Context, msg engine.OutboundMessage) 
 	if msg.Body != "" {
 		p.SetBody(msg.Body)
 	}
-	if msg.Attributes != "" {
-		p.SetAttributes(msg.Attributes)
+	attrs, keyed := stampSendKey(msg.Attributes, msg.IdempotencyKey)
+	if attrs != "" {
+		p.SetAttributes(attrs)
 	}
 	if msg.ContentSid != "" {
 		p.SetContentSid(msg.ContentSid)
@@ -73,7 +92,25 @@ func (m *TwilioMessenger) Send(ctx context.Context, msg engine.OutboundMessage) 
 			p.SetContentVariables(string(b))
 		}
 	}
-	got, err := m.client.ConversationsV1.CreateConversationMessage(conv, p)
+	var got *conversationsv1.ConversationsV1ConversationMessage
+	ambiguous := false
+	_, err := m.retry.Do(ctx, keyed, func(int) error {
+		if ambiguous {
+			// The last attempt may have created the message.
+			found, err := m.findSent(conv, msg.IdempotencyKey)
+			if err != nil || found != nil {
+				got = found
+				return err
+			}
+		}
+		res, err := m.client.ConversationsV1.CreateConversationMessage(conv, p)
+		if err != nil {
+			ambiguous = twilioclient.Ambiguous(err)
+			return err
+		}
+		got = res
+		return nil
+	}, nil)
 	if err != nil {
 		return engine.SentMessage{}, twilioError("posting the message to conversation "+conv, err)
 	}
@@ -88,6 +125,45 @@ func (m *TwilioMessenger) Send(ctx context.Context, msg engine.OutboundMessage) 
 		}
 	}
 	return sent, nil
+}
+
+// stampSendKey adds the send's key to the message attributes. ok is false
+// when the attributes cannot carry it (not a JSON object) or there is no key.
+func stampSendKey(attributes, key string) (string, bool) {
+	if key == "" {
+		return attributes, false
+	}
+	attrs := map[string]any{}
+	if strings.TrimSpace(attributes) != "" {
+		if err := json.Unmarshal([]byte(attributes), &attrs); err != nil || attrs == nil {
+			return attributes, false
+		}
+	}
+	attrs[sendKeyAttribute] = key
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		return attributes, false
+	}
+	return string(b), true
+}
+
+// findSent returns the message of conv that carries the send key, or nil.
+func (m *TwilioMessenger) findSent(conv, key string) (*conversationsv1.ConversationsV1ConversationMessage, error) {
+	p := &conversationsv1.ListConversationMessageParams{}
+	p.SetOrder("desc")
+	p.SetPageSize(recentMessages)
+	p.SetLimit(recentMessages)
+	msgs, err := m.client.ConversationsV1.ListConversationMessage(conv, p)
+	if err != nil {
+		return nil, err
+	}
+	for i := range msgs {
+		var attrs map[string]any
+		if json.Unmarshal([]byte(deref(msgs[i].Attributes)), &attrs) == nil && attrs[sendKeyAttribute] == key {
+			return &msgs[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // contactConversation finds the open conversation the contact to takes part

@@ -499,11 +499,13 @@ func TestConversationsAPIDownTakesFailurePath(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	flow := h.createFlow(readFile(t, "testdata/send-once.json"))
 	ch := h.conversation(flow, "")
-	if _, err := h.fake.InjectFault(conversations.Fault{Method: "POST", Path: "/v1/Conversations/*/Messages", Status: 503, Code: 20503, Count: 1}); err != nil {
+	// Down for good: every retry of the post fails too.
+	if _, err := h.fake.InjectFault(conversations.Fault{Method: "POST", Path: "/v1/Conversations/*/Messages", Status: 503, Code: 20503}); err != nil {
 		t.Fatal(err)
 	}
 	h.text(ch, "hi")
 	x := h.only(flow)
+	h.fake.ClearFaults()
 	if x.Status != store.ExecutionStatusEnded {
 		t.Fatalf("execution: %+v", x)
 	}
