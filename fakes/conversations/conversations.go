@@ -227,20 +227,14 @@ func updateConversation(s *Server, c *call) error {
 	if err := c.formErr(); err != nil {
 		return err
 	}
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		conv, err := s.conversationLocked(c, "Sid")
-		var ev event
-		if err == nil {
-			ev = s.conversationEvent(conv, "onConversationUpdate", "API")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
-		}
+		return s.conversationEvent(conv, "onConversationUpdate", "API"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,20 +304,14 @@ func updateConversation(s *Server, c *call) error {
 }
 
 func deleteConversation(s *Server, c *call) error {
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		conv, err := s.conversationLocked(c, "Sid")
-		var ev event
-		if err == nil {
-			ev = s.conversationEvent(conv, "onConversationRemove", "API")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
-		}
+		return s.conversationEvent(conv, "onConversationRemove", "API"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -401,3 +401,22 @@ func (d *dispatcher) stop() {
 	d.wg.Wait()
 	d.client.CloseIdleConnections()
 }
+
+// preHook runs the pre-event webhooks of a REST action when the request
+// enables webhooks: build looks the target up and makes the event under the
+// state lock (failing with the action's own error, a 404 say), then the
+// hooks run without the lock, since they wait on HTTP. A hook's rejection
+// is returned and the action must not happen.
+func (s *Server) preHook(c *call, build func() (event, error)) error {
+	if !c.webhooksEnabled() {
+		return nil
+	}
+	s.mu.Lock()
+	ev, err := build()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = s.runPreHooks(c.r.Context(), ev)
+	return err
+}

@@ -351,20 +351,14 @@ func updateMessage(s *Server, c *call) error {
 }
 
 func deleteMessage(s *Server, c *call) error {
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		conv, m, err := s.messageLocked(c, "Sid")
-		var ev event
-		if err == nil {
-			ev = messageEvent(conv, m, "onMessageRemove")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
-		}
+		return messageEvent(conv, m, "onMessageRemove"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -276,25 +276,19 @@ func createParticipant(s *Server, c *call) error {
 	if err := in.validate(); err != nil {
 		return err
 	}
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		conv, err := s.conversationLocked(c, "ConversationSid")
-		var ev event
-		if err == nil {
-			pending := &Participant{AccountSid: s.opts.AccountSid, Identity: in.identity, Attributes: in.attributes, RoleSid: in.roleSid}
-			if in.address != "" {
-				ch, _ := channelOf(in.address, false)
-				pending.Binding = &MessagingBinding{Type: ch, Address: in.address, ProxyAddress: in.proxy, ProjectedAddress: in.projected}
-			}
-			ev = s.participantEvent(conv, pending, "onParticipantAdd", "API")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
+		pending := &Participant{AccountSid: s.opts.AccountSid, Identity: in.identity, Attributes: in.attributes, RoleSid: in.roleSid}
+		if in.address != "" {
+			ch, _ := channelOf(in.address, false)
+			pending.Binding = &MessagingBinding{Type: ch, Address: in.address, ProxyAddress: in.proxy, ProjectedAddress: in.projected}
 		}
+		return s.participantEvent(conv, pending, "onParticipantAdd", "API"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -382,20 +376,14 @@ func updateParticipant(s *Server, c *call) error {
 			return newError(http.StatusBadRequest, codeInvalidProxy, "Invalid participant proxy address")
 		}
 	}
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		conv, p, err := s.participantLocked(c)
-		var ev event
-		if err == nil {
-			ev = s.participantEvent(conv, p, "onParticipantUpdate", "API")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
-		}
+		return s.participantEvent(conv, p, "onParticipantUpdate", "API"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -479,20 +467,14 @@ func updateParticipant(s *Server, c *call) error {
 }
 
 func deleteParticipant(s *Server, c *call) error {
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		conv, p, err := s.participantLocked(c)
-		var ev event
-		if err == nil {
-			ev = s.participantEvent(conv, p, "onParticipantRemove", "API")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
-		}
+		return s.participantEvent(conv, p, "onParticipantRemove", "API"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

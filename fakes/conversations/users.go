@@ -182,20 +182,14 @@ func updateUser(s *Server, c *call) error {
 	if err := c.formErr(); err != nil {
 		return err
 	}
-	if c.webhooksEnabled() {
-		s.mu.Lock()
+	if err := s.preHook(c, func() (event, error) {
 		u, err := s.userLocked(c, "Sid")
-		var ev event
-		if err == nil {
-			ev = userEvent(u, "onUserUpdate")
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return err
+			return event{}, err
 		}
-		if _, err := s.runPreHooks(c.r.Context(), ev); err != nil {
-			return err
-		}
+		return userEvent(u, "onUserUpdate"), nil
+	}); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
