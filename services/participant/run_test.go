@@ -3,8 +3,6 @@ package participant_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/convoflow/convoflow/fakes/conversations"
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
+	"github.com/convoflow/convoflow/internal/grpcurltest"
 	"github.com/convoflow/convoflow/services/participant"
 )
 
@@ -117,70 +116,25 @@ func TestRun_config(t *testing.T) {
 // health, all through reflection. It needs grpcurl on PATH or in
 // $(go env GOPATH)/bin (go install
 // github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4); without it the test
-// skips, unless CONVOFLOW_REQUIRE_GRPCURL=1, as internal/serve's does.
+// skips, unless CONVOFLOW_REQUIRE_GRPCURL=1 (see grpcurltest).
 func TestRun_grpcurl(t *testing.T) {
 	t.Parallel()
-	grpcurl := findGrpcurl(t)
+	grpcurl := grpcurltest.Path(t)
 	fake := startFake(t)
 	addr := runProgram(t, nil, fakeEnv(fake))
 	conv := newConversation(t, fake)
 	svc := participantv1connect.ParticipantServiceName
-	tests := []struct {
-		name string
-		args []string
-		want []string
-	}{
-		{"list", []string{"list"}, []string{svc, "grpc.health.v1.Health"}},
-		{"list_methods", []string{"list", svc}, []string{svc + ".AddParticipant", svc + ".AddSupportAgent", svc + ".ListAgents"}},
-		{"describe", []string{"describe", svc}, []string{
+	grpcurltest.Run(t, grpcurl, addr, []grpcurltest.Case{
+		{Name: "list", Args: []string{"list"}, Want: []string{svc, "grpc.health.v1.Health"}},
+		{Name: "list_methods", Args: []string{"list", svc}, Want: []string{svc + ".AddParticipant", svc + ".AddSupportAgent", svc + ".ListAgents"}},
+		{Name: "describe", Args: []string{"describe", svc}, Want: []string{
 			"rpc AddParticipant ( .convoflow.participant.v1.AddParticipantRequest ) returns ( .convoflow.participant.v1.AddParticipantResponse )",
 		}},
-		{"describe_message", []string{"describe", "convoflow.participant.v1.MessagingBinding"}, []string{"string proxy_address = 3;"}},
-		{"add_participant", []string{"-d", `{"conversation_sid":"` + conv + `","messaging_binding":{"address":"+15559990001"}}`, svc + "/AddParticipant"}, []string{
+		{Name: "describe_message", Args: []string{"describe", "convoflow.participant.v1.MessagingBinding"}, Want: []string{"string proxy_address = 3;"}},
+		{Name: "add_participant", Args: []string{"-d", `{"conversation_sid":"` + conv + `","messaging_binding":{"address":"+15559990001"}}`, svc + "/AddParticipant"}, Want: []string{
 			`"sid": "MB`, `"proxyAddress": "` + twilioNumber + `"`,
 		}},
-		{"health", []string{"-d", `{"service":"` + svc + `"}`, "grpc.health.v1.Health/Check"}, []string{`"status": "SERVING"`}},
-		{"health_server", []string{"grpc.health.v1.Health/Check"}, []string{`"status": "SERVING"`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			args := []string{"-plaintext"}
-			rest := tt.args
-			if rest[0] == "-d" {
-				args, rest = append(args, rest[0], rest[1]), rest[2:]
-			}
-			args = append(append(args, addr), rest...)
-			out, err := exec.CommandContext(t.Context(), grpcurl, args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("grpcurl %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("grpcurl %s output lacks %q:\n%s", strings.Join(args, " "), w, out)
-				}
-			}
-		})
-	}
-}
-
-func findGrpcurl(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("grpcurl"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "grpcurl")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	const msg = "grpcurl not found; install with go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4"
-	// CI sets CONVOFLOW_REQUIRE_GRPCURL=1 so a missing grpcurl fails
-	// instead of silently skipping the check.
-	if os.Getenv("CONVOFLOW_REQUIRE_GRPCURL") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+		{Name: "health", Args: []string{"-d", `{"service":"` + svc + `"}`, "grpc.health.v1.Health/Check"}, Want: []string{`"status": "SERVING"`}},
+		{Name: "health_server", Args: []string{"grpc.health.v1.Health/Check"}, Want: []string{`"status": "SERVING"`}},
+	})
 }
