@@ -15,6 +15,7 @@ import (
 
 	"github.com/convoflow/convoflow/fakes/conversations"
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
+	"github.com/convoflow/convoflow/internal/cputime"
 	"github.com/convoflow/convoflow/services/participant"
 )
 
@@ -105,7 +106,7 @@ func BenchmarkAddParticipant(b *testing.B) {
 			b.SetParallelism((benchConversations + 1) / 2) // × GOMAXPROCS (2) goroutines
 			b.ReportAllocs()
 			b.ResetTimer()
-			start, cpuStart := time.Now(), processCPU()
+			start, cpuStart := time.Now(), cputime.Process()
 			b.RunParallel(func(pb *testing.PB) {
 				local := make([]time.Duration, 0, 1024)
 				defer func() { lat.add(local) }()
@@ -125,7 +126,7 @@ func BenchmarkAddParticipant(b *testing.B) {
 					}
 				}
 			})
-			elapsed, cpu := time.Since(start), processCPU()-cpuStart
+			elapsed, cpu := time.Since(start), cputime.Process()-cpuStart
 			b.StopTimer()
 			lat.report(b, elapsed, cpu)
 		})
@@ -150,7 +151,7 @@ func BenchmarkAddParticipant_paced(b *testing.B) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpuStart := time.Now(), processCPU()
+	start, cpuStart := time.Now(), cputime.Process()
 	for s := range benchConversations {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, perSender)
@@ -173,7 +174,7 @@ func BenchmarkAddParticipant_paced(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	elapsed, cpu := time.Since(start), cputime.Process()-cpuStart
 	b.StopTimer()
 	lat.report(b, elapsed, cpu)
 }

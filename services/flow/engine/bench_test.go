@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/cputime"
 )
 
 // nopMessenger answers every send without keeping it.
@@ -39,7 +41,7 @@ func BenchmarkSteps(b *testing.B) {
 	tr.Conversation.Body = "go"
 	steps := 0
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		res, err := e.Start(context.Background(), def, tr)
 		if err != nil {
@@ -52,7 +54,7 @@ func BenchmarkSteps(b *testing.B) {
 	}
 	b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := cputime.Process() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(steps)/cpu.Seconds(), "steps/cpu-s")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convoflow/convoflow/internal/cputime"
 	"github.com/convoflow/convoflow/services/flow/runner"
 )
 
@@ -66,7 +67,7 @@ func benchEvents(b *testing.B, callers int, every time.Duration) {
 		}()
 	}
 	b.ResetTimer()
-	cpu0, cpuOK := processCPU()
+	cpu0 := cputime.Process()
 	start := time.Now()
 	var tick *time.Ticker
 	if every > 0 {
@@ -82,13 +83,13 @@ func benchEvents(b *testing.B, callers int, every time.Duration) {
 	close(next)
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, _ := processCPU()
+	cpu1 := cputime.Process()
 	b.StopTimer()
 	slices.Sort(lat)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "executions/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-	if cpuOK && cpu1 > cpu0 {
+	if cpu1 > cpu0 {
 		// CPU seconds of the whole process (runner, SQLite, twilio-go and
 		// the fake): a figure the neighbours' load disturbs less than
 		// wall-clock throughput.
