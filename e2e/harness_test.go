@@ -131,14 +131,14 @@ func startStack(t *testing.T) *stack {
 
 func run(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, name, port, health string, args ...string) *server {
 	t.Helper()
-	port80 := mobynet.MustParsePort(port)
+	containerPort := mobynet.MustParsePort(port)
 	opts := []testcontainers.ContainerCustomizer{
 		network.WithNetwork([]string{name}, nw),
 		testcontainers.WithCmd(args...),
 		testcontainers.WithExposedPorts(port),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			// Publish on loopback only, never on every interface.
-			hc.PortBindings = mobynet.PortMap{port80: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
+			hc.PortBindings = mobynet.PortMap{containerPort: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
 		}),
 		testcontainers.WithWaitStrategy(wait.ForHTTP(health).WithPort(port).
 			WithStartupTimeout(60 * time.Second)),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,6 +149,6 @@ func (s *stack) steps(t *testing.T, flowSid, execSid string) []string {
 // hasStepTo reports whether an execution reached widget.
 func (s *stack) hasStepTo(t *testing.T, flowSid, execSid, widget string) bool {
 	return slices.ContainsFunc(s.steps(t, flowSid, execSid), func(st string) bool {
-		return len(st) >= len(widget) && st[len(st)-len(widget):] == widget
+		return strings.HasSuffix(st, "> "+widget)
 	})
 }
