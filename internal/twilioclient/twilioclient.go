@@ -13,6 +13,7 @@ package twilioclient
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,8 +117,7 @@ func NewHTTPClient(baseURL string, timeout time.Duration, transport http.RoundTr
 		rt.next = &rewrite{target: target, next: transport}
 	}
 	return &http.Client{
-		Transport: rt,
-		Timeout:   timeout,
+		Transport: &deadline{timeout: timeout, next: rt},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -141,6 +141,39 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 	return u, nil
+}
+
+// deadline bounds each request, reading its response included, by a
+// context timeout. It does what http.Client.Timeout does, without the
+// goroutine per request that http.Client starts to enforce that timeout,
+// which showed in the services' scheduling latency under load.
+type deadline struct {
+	timeout time.Duration
+	next    http.RoundTripper
+}
+
+func (d *deadline) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), d.timeout)
+	res, err := d.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	res.Body = &cancelOnClose{ReadCloser: res.Body, cancel: cancel}
+	return res, nil
+}
+
+// cancelOnClose releases a request's timeout once its response body is
+// closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // rewrite sends every request to target's scheme and host (and path

@@ -82,6 +82,9 @@ func (l *latencies) report(b *testing.B, elapsed, cpu time.Duration) {
 	b.ReportMetric(float64(len(l.all))/elapsed.Seconds(), "rpc/s")
 	b.ReportMetric(pct(0.50), "p50_ms")
 	b.ReportMetric(pct(0.99), "p99_ms")
+	b.ReportMetric(pct(0.90), "p90_ms")
+	b.ReportMetric(pct(0.95), "p95_ms")
+	b.ReportMetric(pct(0.999), "p999_ms")
 	if cpu > 0 {
 		perRPC := cpu / time.Duration(len(l.all))
 		b.ReportMetric(float64(perRPC.Microseconds()), "cpu_µs/rpc")

@@ -68,8 +68,13 @@ func (s *scriptedAPI) counts() (lists, creates int) {
 }
 
 const (
-	tooMany = `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`
-	created = `{"sid":"MB00000000000000000000000000000001","conversation_sid":"CH00000000000000000000000000000001","messaging_binding":{"type":"sms","address":"+15558675310","proxy_address":"+15017122661"},"attributes":"{}"}`
+	tooMany     = `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`
+	unavailable = `{"code":20503,"message":"Service Unavailable","more_info":"https://www.twilio.com/docs/errors/20503","status":503}`
+	created     = `{"sid":"MB00000000000000000000000000000001","conversation_sid":"CH00000000000000000000000000000001","messaging_binding":{"type":"sms","address":"+15558675310","proxy_address":"+15017122661"},"attributes":"{}"}`
+	// heldHere is the conflict a create meets when its binding is already
+	// in the conversation, and listed the list that shows it.
+	heldHere = `{"code":50416,"message":"A binding for this participant and proxy address already exists in Conversation CH00000000000000000000000000000001","more_info":"https://www.twilio.com/docs/errors/50416","status":409}`
+	listed   = `{"participants":[` + created + `],"meta":{"page":0,"page_size":100,"key":"participants","next_page_url":null}}`
 )
 
 func scriptedService(t *testing.T, api *scriptedAPI) participantHandler {
@@ -108,6 +113,7 @@ func TestRetry_retryAfter(t *testing.T) {
 		maxDuration time.Duration
 		retryInfo   time.Duration // expected RetryInfo delay, 0 = none
 		twilioCode  int32
+		present     bool // already_present expected
 	}{
 		{name: "honours_retry_after", answers: []scriptedAnswer{{429, "1", tooMany}, {201, "", created}},
 			creates: 2, minDuration: time.Second, maxDuration: 3 * time.Second},
@@ -117,8 +123,12 @@ func TestRetry_retryAfter(t *testing.T) {
 			timeout: 500 * time.Millisecond, code: connect.CodeResourceExhausted, creates: 1, maxDuration: 400 * time.Millisecond, retryInfo: 2 * time.Second, twilioCode: 20429},
 		{name: "backoff_without_retry_after", answers: []scriptedAnswer{{429, "", tooMany}},
 			code: connect.CodeResourceExhausted, creates: 4, maxDuration: time.Second, twilioCode: 20429},
-		{name: "proxy_html_502_on_list", answers: []scriptedAnswer{{201, "", created}},
-			list: &scriptedAnswer{502, "", "<html>Bad Gateway</html>"}, code: connect.CodeUnavailable, creates: 0, maxDuration: time.Second},
+		{name: "proxy_html_502_on_list", answers: []scriptedAnswer{{409, "", heldHere}},
+			list: &scriptedAnswer{502, "", "<html>Bad Gateway</html>"}, code: connect.CodeUnavailable, creates: 1, maxDuration: time.Second},
+		// The first create landed but its answer was lost; the repeat meets
+		// the conflict and the list finds the participant.
+		{name: "lost_answer_then_conflict", answers: []scriptedAnswer{{503, "", unavailable}, {409, "", heldHere}},
+			list: &scriptedAnswer{200, "", listed}, creates: 2, present: true, maxDuration: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,10 +142,13 @@ func TestRetry_retryAfter(t *testing.T) {
 				defer cancel()
 			}
 			start := time.Now()
-			_, err := h.AddParticipant(ctx, smsRequest(conv, "+15558675310", ""))
+			res, err := h.AddParticipant(ctx, smsRequest(conv, "+15558675310", ""))
 			took := time.Since(start)
 			if tt.code == 0 && err != nil {
 				t.Fatal(err)
+			}
+			if tt.code == 0 && (res.GetAlreadyPresent() != tt.present || res.GetParticipant().GetSid() != "MB00000000000000000000000000000001") {
+				t.Errorf("response = %v, want MB…01 with already_present %v", res, tt.present)
 			}
 			if tt.code != 0 {
 				var cerr *connect.Error

@@ -130,16 +130,14 @@ type addInput struct {
 	attributes, roleSid       string
 }
 
-// matches reports whether p already is the participant in asks for: the
-// same identity, or the same binding address. The address alone decides,
-// whatever the proxy: a person bound twice through two numbers would get
-// every message twice.
+// matches reports whether p is the participant in asks for: the same
+// identity, or the same binding (address and proxy address).
 func (in addInput) matches(p *twconv.ConversationsV1ConversationParticipant) bool {
 	if in.identity != "" {
 		return p.Identity != nil && *p.Identity == in.identity
 	}
 	b := bindingOf(p)
-	return b != nil && b.Address == in.address
+	return b != nil && b.Address == in.address && b.ProxyAddress == in.proxy
 }
 
 func (s *server) AddParticipant(ctx context.Context, req *participantv1.AddParticipantRequest) (*participantv1.AddParticipantResponse, error) {
@@ -147,11 +145,7 @@ func (s *server) AddParticipant(ctx context.Context, req *participantv1.AddParti
 	if err != nil {
 		return nil, toConnectError(s.log, err)
 	}
-	existing, err := s.participants(ctx, in.conv)
-	if err != nil {
-		return nil, toConnectError(s.log, err)
-	}
-	p, present, err := s.add(ctx, in, existing)
+	p, present, err := s.add(ctx, in)
 	if err != nil {
 		return nil, toConnectError(s.log, err)
 	}
@@ -209,16 +203,16 @@ func (s *server) checkBinding(in *addInput) error {
 	return nil
 }
 
-// add adds in unless one of existing (the conversation's participants) is
-// it already. A concurrent add of the same binding or identity shows up as
-// Twilio 50416 naming this very conversation, or 50433: then the
-// participant is present after all, and the existing one is returned.
-func (s *server) add(ctx context.Context, in addInput, existing []twconv.ConversationsV1ConversationParticipant) (*twconv.ConversationsV1ConversationParticipant, bool, error) {
-	for i := range existing {
-		if in.matches(&existing[i]) {
-			return &existing[i], true, nil
-		}
-	}
+// add creates in's participant, or finds it already there. Twilio itself
+// keeps a binding (address and proxy) in at most one open conversation and
+// an identity at most once per conversation, so creating a participant that
+// is already present fails with 50416 naming this very conversation, or
+// with 50433; add then reads the participants and returns that one with
+// present = true. Creating first costs one Conversations call in the common
+// case instead of a list before every create, and it makes the create safe
+// to repeat: an attempt whose answer was lost (a 5xx, a dropped
+// connection) is retried, and a retry of one that landed finds it.
+func (s *server) add(ctx context.Context, in addInput) (*twconv.ConversationsV1ConversationParticipant, bool, error) {
 	p, err := s.create(ctx, in)
 	if err == nil {
 		return p, false, nil
@@ -226,21 +220,21 @@ func (s *server) add(ctx context.Context, in addInput, existing []twconv.Convers
 	if !s.lostRace(in.conv, err) {
 		return nil, false, err
 	}
-	again, lerr := s.participants(ctx, in.conv)
+	existing, lerr := s.participants(ctx, in.conv)
 	if lerr != nil {
 		return nil, false, lerr
 	}
-	for i := range again {
-		if in.matches(&again[i]) {
-			return &again[i], true, nil
+	for i := range existing {
+		if in.matches(&existing[i]) {
+			return &existing[i], true, nil
 		}
 	}
 	// Held here a moment ago and gone now: report Twilio's conflict.
 	return nil, false, err
 }
 
-// lostRace reports whether a failed create means that the participant was
-// added to conv in the meantime.
+// lostRace reports whether a failed create means that the participant is
+// already in conv.
 func (s *server) lostRace(conv string, err error) bool {
 	if holder, ok := bindingHolder(err); ok {
 		return holder == conv
@@ -267,7 +261,9 @@ func (s *server) create(ctx context.Context, in addInput) (*twconv.Conversations
 		params.SetRoleSid(in.roleSid)
 	}
 	var p *twconv.ConversationsV1ConversationParticipant
-	err := s.call(ctx, "add participant to "+in.conv, notIdempotent, func() (err error) {
+	// Repeatable: a repeat of a create that landed fails with the conflict
+	// add resolves (see add).
+	err := s.call(ctx, "add participant to "+in.conv, func() (err error) {
 		p, err = s.api.CreateConversationParticipant(in.conv, params)
 		return err
 	})
@@ -277,13 +273,13 @@ func (s *server) create(ctx context.Context, in addInput) (*twconv.Conversations
 // participants reads every participant of conv, page by page. It follows
 // next_page_url itself rather than through twilio-go's List helper, which
 // re-encodes every page to JSON to find the link and costs a goroutine per
-// call: this read precedes every add.
+// call.
 func (s *server) participants(ctx context.Context, conv string) ([]twconv.ConversationsV1ConversationParticipant, error) {
 	var all []twconv.ConversationsV1ConversationParticipant
 	pageNumber, pageToken := "", ""
 	for {
 		var page *twconv.ListConversationParticipantResponse
-		err := s.call(ctx, "list participants of "+conv, idempotent, func() (err error) {
+		err := s.call(ctx, "list participants of "+conv, func() (err error) {
 			params := &twconv.ListConversationParticipantParams{}
 			params.SetPageSize(participantsPageSize)
 			page, err = s.api.PageConversationParticipant(conv, params, pageToken, pageNumber)
@@ -317,7 +313,7 @@ func (s *server) GetParticipant(ctx context.Context, req *participantv1.GetParti
 		return nil, toConnectError(s.log, err)
 	}
 	var p *twconv.ConversationsV1ConversationParticipant
-	err := s.call(ctx, "get participant "+req.GetSid(), idempotent, func() (err error) {
+	err := s.call(ctx, "get participant "+req.GetSid(), func() (err error) {
 		p, err = s.api.FetchConversationParticipant(req.GetConversationSid(), req.GetSid())
 		return err
 	})
@@ -348,7 +344,7 @@ func (s *server) ListParticipants(ctx context.Context, req *participantv1.ListPa
 		return nil, toConnectError(s.log, err)
 	}
 	var page *twconv.ListConversationParticipantResponse
-	err = s.call(ctx, "list participants of "+conv, idempotent, func() (err error) {
+	err = s.call(ctx, "list participants of "+conv, func() (err error) {
 		params := &twconv.ListConversationParticipantParams{}
 		params.SetPageSize(size)
 		page, err = s.api.PageConversationParticipant(conv, params, pageToken, pageNumber)
@@ -429,12 +425,12 @@ func (s *server) UpdateParticipant(ctx context.Context, req *participantv1.Updat
 	var err error
 	if changed {
 		// Setting the same values again changes nothing: safe to retry.
-		err = s.call(ctx, "update participant "+sid, idempotent, func() (err error) {
+		err = s.call(ctx, "update participant "+sid, func() (err error) {
 			p, err = s.api.UpdateConversationParticipant(conv, sid, params)
 			return err
 		})
 	} else {
-		err = s.call(ctx, "get participant "+sid, idempotent, func() (err error) {
+		err = s.call(ctx, "get participant "+sid, func() (err error) {
 			p, err = s.api.FetchConversationParticipant(conv, sid)
 			return err
 		})
@@ -517,7 +513,7 @@ func (s *server) remove(ctx context.Context, req *participantv1.RemoveParticipan
 // was not there. A 404 may mean an unknown conversation as well, which is
 // told apart by reading the conversation.
 func (s *server) delete(ctx context.Context, conv, sid string) (alreadyGone bool, err error) {
-	err = s.call(ctx, "remove participant "+sid, idempotent, func() error {
+	err = s.call(ctx, "remove participant "+sid, func() error {
 		return s.api.DeleteConversationParticipant(conv, sid, nil)
 	})
 	if err == nil {
@@ -526,7 +522,7 @@ func (s *server) delete(ctx context.Context, conv, sid string) (alreadyGone bool
 	if !isNotFound(err) {
 		return false, err
 	}
-	cerr := s.call(ctx, "get conversation "+conv, idempotent, func() error {
+	cerr := s.call(ctx, "get conversation "+conv, func() error {
 		_, err := s.api.FetchConversation(conv)
 		return err
 	})
@@ -614,7 +610,7 @@ func (s *server) addSupportAgent(ctx context.Context, conv, pool string) (*parti
 		}
 		agent := toAgent(a, loads[a.Name])
 		agent.ProxyAddress = in.proxy
-		p, present, err := s.add(ctx, in, nil)
+		p, present, err := s.add(ctx, in)
 		if err == nil {
 			s.log.Info("support agent added", "conversation", conv, "agent", a.Name, "load", loads[a.Name], "already_present", present)
 			return &participantv1.AddSupportAgentResponse{Participant: toParticipant(p), Agent: agent, AlreadyPresent: present}, nil
@@ -694,7 +690,7 @@ func (s *server) loads(ctx context.Context, agents []roster.Agent) (map[string]i
 
 func (s *server) load(ctx context.Context, addr string) (int, error) {
 	var convs []twconv.ConversationsV1ParticipantConversation
-	err := s.call(ctx, "count conversations of "+addr, idempotent, func() (err error) {
+	err := s.call(ctx, "count conversations of "+addr, func() (err error) {
 		params := &twconv.ListParticipantConversationParams{}
 		params.SetAddress(addr)
 		params.SetPageSize(50)

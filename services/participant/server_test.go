@@ -133,10 +133,14 @@ func TestAddParticipant_alreadyPresent(t *testing.T) {
 					if n := len(fake.Participants(conv)); n != 1 {
 						t.Fatalf("fake holds %d participants, want 1", n)
 					}
-					// The second add was answered from the participant list:
-					// one create only.
-					if n := requestsFor(fake, "POST", conv+"/Participants"); n != 1 {
-						t.Fatalf("%d creates sent, want 1", n)
+					// The second add's create met Twilio's conflict (50416
+					// naming this conversation, or 50433), and the
+					// participant list answered it.
+					if n := requestsFor(fake, "POST", conv+"/Participants"); n != 2 {
+						t.Fatalf("%d creates sent, want 2", n)
+					}
+					if n := requestsFor(fake, "GET", conv+"/Participants"); n != 1 {
+						t.Fatalf("%d participant lists read, want 1", n)
 					}
 				})
 			}
@@ -144,9 +148,9 @@ func TestAddParticipant_alreadyPresent(t *testing.T) {
 	}
 }
 
-// Concurrent adds of one binding race past the existence check; Twilio's
-// 50416 naming this same conversation (or 50433 for an identity) tells the
-// losers that the participant is present.
+// Concurrent adds of one binding all try to create it; Twilio's 50416
+// naming this same conversation (or 50433 for an identity) tells the losers
+// that the participant is present.
 func TestAddParticipant_concurrentAddsRace(t *testing.T) {
 	t.Parallel()
 	fake := startFake(t)
@@ -164,10 +168,6 @@ func TestAddParticipant_concurrentAddsRace(t *testing.T) {
 					t.Parallel()
 					conv := newConversation(t, fake)
 					customer := number()
-					// Slow lists make every caller check before any creates.
-					if _, err := fake.InjectFault(conversations.Fault{Method: "GET", Path: "/v1/Conversations/" + conv + "/Participants", Latency: 30e6, Count: 8}); err != nil {
-						t.Fatal(err)
-					}
 					const n = 8
 					var wg sync.WaitGroup
 					results := make([]*participantv1.AddParticipantResponse, n)
@@ -322,33 +322,42 @@ func TestAddParticipant_retries(t *testing.T) {
 			tests := []struct {
 				name  string
 				fault conversations.Fault // Path is filled in per conversation
-				list  bool                // the fault hits the participant list, not the create
 				code  connect.Code        // CodeOK: success expected
 				// creates is how many create requests the fake must see.
 				creates int
+				// present adds the participant before the call, so that
+				// the create meets Twilio's conflict and the service reads
+				// the participant list.
+				present bool
 			}{
 				{name: "429_then_success", fault: conversations.Fault{Method: "POST", Status: 429, Code: 20429, Count: 1}, creates: 2},
 				{name: "429_twice_then_success", fault: conversations.Fault{Method: "POST", Status: 429, Code: 20429, Count: 2}, creates: 3},
 				{name: "429_always", fault: conversations.Fault{Method: "POST", Status: 429, Code: 20429}, code: connect.CodeResourceExhausted, creates: 4},
-				{name: "503_on_list_retried", fault: conversations.Fault{Method: "GET", Status: 503, Code: 20503, Count: 2}, list: true, creates: 1},
-				{name: "503_on_list_always", fault: conversations.Fault{Method: "GET", Status: 503, Code: 20503}, list: true, code: connect.CodeUnavailable, creates: 0},
-				{name: "503_on_create_not_retried", fault: conversations.Fault{Method: "POST", Status: 503, Code: 20503, Count: 1}, code: connect.CodeUnavailable, creates: 1},
+				{name: "503_on_list_retried", fault: conversations.Fault{Method: "GET", Status: 503, Code: 20503, Count: 2}, present: true, creates: 2},
+				{name: "503_on_list_always", fault: conversations.Fault{Method: "GET", Status: 503, Code: 20503}, present: true, code: connect.CodeUnavailable, creates: 2},
+				// A create that failed without an answer may have landed:
+				// it is repeated, and a repeat of one that landed meets
+				// the conflict that AddParticipant resolves.
+				{name: "503_on_create_retried", fault: conversations.Fault{Method: "POST", Status: 503, Code: 20503, Count: 1}, creates: 2},
+				{name: "503_on_create_always", fault: conversations.Fault{Method: "POST", Status: 503, Code: 20503}, code: connect.CodeUnavailable, creates: 4},
 				// A dropped request may be recorded after the service has
-				// moved on, so its count is not checked (-1); that the call
-				// fails although a retry would have succeeded shows that it
-				// was not retried.
-				{name: "dropped_create_not_retried", fault: conversations.Fault{Method: "POST", Drop: true, Count: 1}, code: connect.CodeUnavailable, creates: -1},
+				// moved on, so its count is not checked (-1).
+				{name: "dropped_create_retried", fault: conversations.Fault{Method: "POST", Drop: true, Count: 1}, creates: -1},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					t.Parallel()
 					conv := newConversation(t, fake)
+					customer := number()
+					if tt.present {
+						addBinding(t, fake, conv, customer, twilioNumber)
+					}
 					f := tt.fault
 					f.Path = "/v1/Conversations/" + conv + "/Participants"
 					if _, err := fake.InjectFault(f); err != nil {
 						t.Fatal(err)
 					}
-					res, err := c.AddParticipant(t.Context(), smsRequest(conv, number(), twilioNumber))
+					res, err := c.AddParticipant(t.Context(), smsRequest(conv, customer, twilioNumber))
 					if tt.code != 0 {
 						e := errorOf(t, err)
 						if e.code != tt.code {
@@ -359,14 +368,14 @@ func TestAddParticipant_retries(t *testing.T) {
 						}
 					} else if err != nil {
 						t.Fatal(err)
-					} else if res.GetAlreadyPresent() {
-						t.Fatal("already_present after a retried create")
+					} else if res.GetAlreadyPresent() != tt.present {
+						t.Fatalf("already_present = %v, want %v", res.GetAlreadyPresent(), tt.present)
 					}
 					if n := requestsFor(fake, "POST", conv+"/Participants"); tt.creates >= 0 && n != tt.creates {
 						t.Fatalf("%d create requests, want %d", n, tt.creates)
 					}
 					want := 0
-					if tt.code == 0 {
+					if tt.code == 0 || tt.present {
 						want = 1
 					}
 					if n := len(fake.Participants(conv)); n != want {
