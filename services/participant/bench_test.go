@@ -94,8 +94,9 @@ func (l *latencies) report(b *testing.B, elapsed, cpu time.Duration) {
 
 // BenchmarkAddParticipant measures AddParticipant end to end over loopback:
 // a client → participantservice (h2c) → twilio-go → the Conversations
-// fake, two API calls per RPC (the participant list that makes the call
-// idempotent, then the create). 100 callers run back to back, each on a
+// fake, one API call per RPC (the create: the participant list is read
+// only when Twilio reports the participant present). 100 callers run back
+// to back, each on a
 // different conversation, every call adding a new SMS participant: the
 // throughput ceiling. With 100 calls always in flight, latency here is
 // queueing (Little's law: p50 ≈ 100 / throughput); see
