@@ -92,16 +92,24 @@
 // the store's group commit), the conversation's worker starts an execution
 // of testdata/send-once.json, which posts one message through twilio-go to
 // the Conversations fake over loopback, and the result is committed; the
-// fake runs in the same process. Measured on the shared 2-core AMD EPYC,
-// 24 GiB machine (Go 1.26, `go test -bench ConversationEvent -benchtime 2s
-// -count 3`). The other engineers' work on the machine moves every figure
-// by a factor of two, so both ends are given:
+// fake runs in the same process.
+//
+// Idle machine, 2026-11-25 (2-core AMD EPYC, 24 GiB, Go 1.26, a disk that
+// syncs a 4 kB write in about 0.24 ms; `go test -bench ConversationEvent
+// -benchtime 5s -count 2`): saturated 1,338–1,440 executions/s (p50
+// 43–47 ms, p99 81–82 ms: 64 in flight, so latency is queueing); paced at
+// 500/s, 496–497/s sustained with p50 1.8 ms and p99 8.8–22 ms. Executions
+// per CPU second of the whole process: 935–1,006 saturated, 589–590 paced
+// (fixed costs such as timers and idle workers spread over fewer calls).
+//
+// Earlier figures, on the machine of the previous session, whose disk took
+// about 2.7 ms per sync, with other engineers' work moving them by a factor
+// of two (`-benchtime 2s -count 3`):
 //
 //   - quiet machine (load average about 1): saturated (64 callers, 256
 //     conversations) 1,000–1,170 executions/s, p50 54–62 ms and p99
-//     92–110 ms (64 executions always in flight, so latency is queueing);
-//     paced at 500 executions/s, 496–498/s sustained with p50 2.5–3.3 ms
-//     and p99 12.5–15 ms.
+//     92–110 ms; paced at 500 executions/s, 496–498/s sustained with p50
+//     2.5–3.3 ms and p99 12.5–15 ms.
 //   - loaded machine (load average 4–10 from neighbours): saturated
 //     490–800 executions/s, p50 80–130 ms, p99 130–260 ms; paced at 500/s,
 //     390–475/s sustained, p50 6–40 ms, p99 25–170 ms.
@@ -109,7 +117,7 @@
 //     began stamping a send key and retrying (`-benchtime 5s`): saturated
 //     765 executions/s, p50 82 ms, p99 136 ms; paced at 500/s, 489/s
 //     sustained, p50 16 ms, p99 56 ms. The spread against the quiet-machine
-//     row above is the disk's sync time, which varies between runs here.
+//     row above is the disk's sync time, which varies between runs there.
 //   - CPU: 700–920 executions per CPU second of the whole process, the
 //     fake and twilio-go included (1.1–1.4 ms of CPU per execution).
 //
@@ -118,7 +126,7 @@
 // costs two commits on the critical path (the event record, then the early
 // send record and the result sharing one), plus a lease take and release
 // for a conversation idle for more than a second (a worker keeps a drained
-// conversation's lease for a second). The disk syncs a 4 kB write in about
-// 2.7 ms (dd oflag=dsync), so without group commit the store would top out
-// near 370 commits per second.
+// conversation's lease for a second). On the disk that syncs a 4 kB write
+// in about 2.7 ms (dd oflag=dsync), the store would top out near 370
+// commits per second without group commit.
 package runner
