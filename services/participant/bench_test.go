@@ -5,17 +5,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twilio/twilio-go"
 	twconv "github.com/twilio/twilio-go/rest/conversations/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
+	participantv1 "github.com/convoflow/convoflow/gen/convoflow/participant/v1"
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
 	"github.com/convoflow/convoflow/internal/cputime"
+	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/participant"
 )
 
@@ -43,7 +53,13 @@ func benchEnv(b *testing.B, stack string) (participantv1connect.ParticipantServi
 	// The request log is part of the cost, but not the buffer tests keep
 	// it in.
 	ts.logs.discard()
-	rc := sdk(b, fake)
+	return clients(b, ts)[stack], benchConversationSids(b, sdk(b, fake))
+}
+
+// benchConversationSids creates enough conversations for b.N adds, none
+// growing past benchPerConversation participants.
+func benchConversationSids(b *testing.B, rc *twilio.RestClient) []string {
+	b.Helper()
 	convs := make([]string, max(benchConversations, b.N/benchPerConversation+benchConversations))
 	for i := range convs {
 		cv, err := rc.ConversationsV1.CreateConversation(&twconv.CreateConversationParams{})
@@ -52,7 +68,7 @@ func benchEnv(b *testing.B, stack string) (participantv1connect.ParticipantServi
 		}
 		convs[i] = *cv.Sid
 	}
-	return clients(b, ts)[stack], convs
+	return convs
 }
 
 // latencies collects call durations from many goroutines.
@@ -145,6 +161,13 @@ func BenchmarkAddParticipant(b *testing.B) {
 // 10 ms".
 func BenchmarkAddParticipant_paced(b *testing.B) {
 	c, convs := benchEnv(b, "grpc_go")
+	pacedRun(b, c, convs, cputime.Process)
+}
+
+// pacedRun sends b.N AddParticipant calls through c at -rate, from 100
+// senders over convs, and reports their latency from the moment each was
+// due; cpu reads the CPU time of whatever runs the pipeline.
+func pacedRun(b *testing.B, c participantv1connect.ParticipantServiceClient, convs []string, cpu func() time.Duration) {
 	if *benchRate <= 0 {
 		b.Fatal("-rate must be positive")
 	}
@@ -155,7 +178,7 @@ func BenchmarkAddParticipant_paced(b *testing.B) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpuStart := time.Now(), cputime.Process()
+	start, cpuStart := time.Now(), cpu()
 	for s := range benchConversations {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, perSender)
@@ -178,9 +201,101 @@ func BenchmarkAddParticipant_paced(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	elapsed, cpu := time.Since(start), cputime.Process()-cpuStart
+	elapsed, used := time.Since(start), cpu()-cpuStart
 	b.StopTimer()
-	lat.report(b, elapsed, cpu)
+	lat.report(b, elapsed, used)
+}
+
+// BenchmarkAddParticipant_processes is BenchmarkAddParticipant_paced with
+// participantservice and the Conversations fake running as their own
+// processes, the built binaries, as they are deployed: three processes
+// (this one is the gRPC client) on the same two cores, each with its own
+// Go scheduler and garbage collector. The service logs every request at
+// Info to a file, as the fake does its own Info lines (not every request).
+// The CPU figure adds up all three processes.
+func BenchmarkAddParticipant_processes(b *testing.B) {
+	dir := b.TempDir()
+	build := exec.Command("go", "build", "-o", dir,
+		"github.com/convoflow/convoflow/services/participant/cmd/participantservice",
+		"github.com/convoflow/convoflow/fakes/conversations/cmd/fakeconversations")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	fakeAddr, fakePid := startBinary(b, filepath.Join(dir, "fakeconversations"), "--listen=127.0.0.1:0")
+	fakeURL := "http://" + fakeAddr
+	svcAddr, svcPid := startBinary(b, filepath.Join(dir, "participantservice"), "--listen=127.0.0.1:0",
+		"--conversations-url="+fakeURL, "--account-sid="+conversations.DefaultAccountSid,
+		"--auth-token="+conversations.DefaultAuthToken, "--default-proxy-address="+twilioNumber)
+
+	rc, err := twilioclient.New(twilioclient.Options{AccountSID: conversations.DefaultAccountSid, AuthToken: conversations.DefaultAuthToken, BaseURL: fakeURL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	convs := benchConversationSids(b, rc)
+	conn, err := grpc.NewClient(svcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	c := grpcClient{participantv1.NewParticipantServiceClient(conn)}
+	cpuOf := func(pid int) time.Duration {
+		d, err := cputime.OfProcess(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	svcStart := cpuOf(svcPid)
+	pacedRun(b, c, convs, func() time.Duration {
+		return cputime.Process() + cpuOf(fakePid) + cpuOf(svcPid)
+	})
+	// The service's own share: what it costs where it is deployed.
+	b.ReportMetric(float64((cpuOf(svcPid)-svcStart).Microseconds())/float64(max(1, b.N/benchConversations)*benchConversations), "svc_cpu_µs/rpc")
+}
+
+var listeningLog = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
+
+// startBinary runs bin with args, its log going to a file, and returns
+// the address it logged that it listens on, and its PID. Cleanup stops it
+// with SIGTERM (SIGKILL after 10 s).
+func startBinary(b *testing.B, bin string, args ...string) (string, int) {
+	b.Helper()
+	logPath := filepath.Join(b.TempDir(), filepath.Base(bin)+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = logFile.Close() })
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		logs, _ := os.ReadFile(logPath)
+		if m := listeningLog.FindSubmatch(logs); m != nil {
+			return string(m[1]), cmd.Process.Pid
+		}
+		select {
+		case <-exited:
+			b.Fatalf("%s exited:\n%s", bin, logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	logs, _ := os.ReadFile(logPath)
+	b.Fatalf("%s logged no address:\n%s", bin, logs)
+	return "", 0
 }
 
 // discard stops keeping logs (benchmarks would otherwise hold every
