@@ -2,6 +2,7 @@ package participant_test
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -190,7 +191,8 @@ func TestAddSupportAgent_skipsAgentsPresentOrHeldElsewhere(t *testing.T) {
 			closeConversation(t, fake, conv)
 
 			// dave's binding through the roster's number is held by an open
-			// conversation: 50416 makes the service try erin.
+			// conversation (the load read shows it): the service tries erin
+			// without a call for dave.
 			holder := newConversation(t, fake)
 			addBinding(t, fake, holder, davePhone, twilioNumber)
 			conv2 := newConversation(t, fake)
@@ -201,8 +203,8 @@ func TestAddSupportAgent_skipsAgentsPresentOrHeldElsewhere(t *testing.T) {
 			if res.GetAgent().GetName() != "erin" {
 				t.Fatalf("agent = %s, want erin (dave's number is held by %s)", res.GetAgent().GetName(), holder)
 			}
-			if n := requestsFor(fake, "POST", conv2+"/Participants"); n != 2 {
-				t.Fatalf("%d creates, want 2 (dave refused, erin added)", n)
+			if n := requestsFor(fake, "POST", conv2+"/Participants"); n != 1 {
+				t.Fatalf("%d creates, want 1 (dave passed over, erin added)", n)
 			}
 
 			// erin's binding is now held by conv2: nobody is left, and the
@@ -211,6 +213,98 @@ func TestAddSupportAgent_skipsAgentsPresentOrHeldElsewhere(t *testing.T) {
 			e := errorOf(t, err)
 			if e.code != connect.CodeResourceExhausted || !strings.Contains(e.message, "held by open conversation "+holder) {
 				t.Fatalf("%v %q, want ResourceExhausted naming %s", e.code, e.message, holder)
+			}
+		})
+	}
+}
+
+const multiProxyRoster = `
+agents:
+  - name: frank
+    address: "` + alicePhone + `"
+    proxy_addresses: ["` + twilioNumber + `", "` + otherProxy + `", "` + thirdProxy + `"]
+    capacity: 3
+`
+
+// An agent with several numbers takes one open conversation through each:
+// numbers held elsewhere are passed over, and a number taken between the
+// load read and the create (Twilio's 50416) sends the service to the next.
+func TestAddSupportAgent_severalNumbers(t *testing.T) {
+	t.Parallel()
+	for stack, env := range agentServices(t, multiProxyRoster) {
+		t.Run(stack, func(t *testing.T) {
+			t.Parallel()
+			fake, c := env.fake, env.c
+			proxyOf := func(conv string) string {
+				t.Helper()
+				res, err := addAgent(t, c, conv, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.GetAgent().GetName() != "frank" || res.GetAlreadyPresent() {
+					t.Fatalf("response = %v", res)
+				}
+				proxy := res.GetParticipant().GetMessagingBinding().GetProxyAddress()
+				if res.GetAgent().GetProxyAddress() != proxy {
+					t.Fatalf("agent.proxy_address = %s, participant bound through %s", res.GetAgent().GetProxyAddress(), proxy)
+				}
+				return proxy
+			}
+
+			// The first number is free: it is used.
+			first := newConversation(t, fake)
+			if got := proxyOf(first); got != twilioNumber {
+				t.Fatalf("first add through %s, want %s", got, twilioNumber)
+			}
+
+			// The second number was taken by a conversation between the
+			// load read and the create: the fake answers 50416 once, and
+			// the service goes on to the third number.
+			second := newConversation(t, fake)
+			thief := newConversation(t, fake)
+			if _, err := fake.InjectFault(conversations.Fault{
+				Method: "POST", Path: "/v1/Conversations/" + second + "/Participants", Count: 1,
+				Status: 409, Code: 50416,
+				Message: "A binding for this participant and proxy address already exists in Conversation " + thief,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got := proxyOf(second); got != thirdProxy {
+				t.Fatalf("second add through %s, want %s (the next number after a 50416)", got, thirdProxy)
+			}
+			if n := requestsFor(fake, "POST", second+"/Participants"); n != 2 {
+				t.Fatalf("%d creates, want 2 (the 50416, then the next number)", n)
+			}
+
+			// One number is left, read as free: the third conversation gets it
+			// without trying the held ones.
+			third := newConversation(t, fake)
+			if got := proxyOf(third); got != otherProxy {
+				t.Fatalf("third add through %s, want %s", got, otherProxy)
+			}
+			if n := requestsFor(fake, "POST", third+"/Participants"); n != 1 {
+				t.Fatalf("%d creates, want 1", n)
+			}
+
+			// At capacity (three open conversations): nobody is left.
+			e := errorOf(t, func() error { _, err := addAgent(t, c, newConversation(t, fake), ""); return err }())
+			if e.code != connect.CodeResourceExhausted {
+				t.Fatalf("%v %q, want ResourceExhausted", e.code, e.message)
+			}
+
+			// Closing a conversation frees its number for the next one.
+			closeConversation(t, fake, first)
+			if got := proxyOf(newConversation(t, fake)); got != twilioNumber {
+				t.Fatalf("add after closing through %s, want %s", got, twilioNumber)
+			}
+
+			res, err := c.ListAgents(t.Context(), &participantv1.ListAgentsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := res.GetAgents()[0]
+			if want := []string{twilioNumber, otherProxy, thirdProxy}; !slices.Equal(a.GetProxyAddresses(), want) || a.GetProxyAddress() != twilioNumber || a.GetLoad() != 3 {
+				t.Fatalf("ListAgents = %v, want proxies %v, load 3", a, want)
 			}
 		})
 	}

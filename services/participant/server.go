@@ -577,12 +577,16 @@ func (s *server) addSupportAgent(ctx context.Context, conv, pool string) (*parti
 	if err != nil {
 		return nil, err
 	}
-	// Agents passed over after they were picked, with the reason: a binding
-	// held by another conversation (50416) means that, through that proxy
-	// number, the agent cannot take this one.
+	counts := make(map[string]int, len(loads))
+	for name, l := range loads {
+		counts[name] = l.open
+	}
+	// Agents passed over after they were picked, with the reason: every
+	// number they are reached through is held by another open
+	// conversation, which Twilio allows for one conversation at a time.
 	skipped := map[string]string{}
 	for {
-		a, err := s.picker.Pick(r, pool, loads, func(a roster.Agent) bool {
+		a, err := s.picker.Pick(r, pool, counts, func(a roster.Agent) bool {
 			return inConv[a.Address] || skipped[a.Name] != ""
 		})
 		if err != nil {
@@ -596,32 +600,53 @@ func (s *server) addSupportAgent(ctx context.Context, conv, pool string) (*parti
 			}
 			return nil, err
 		}
-		in := addInput{conv: conv, address: a.Address, proxy: a.ProxyAddress, attributes: agentAttributes(a)}
-		if in.proxy == "" {
-			in.proxy = s.defaultProxy
+		res, why, err := s.addAgentThrough(ctx, conv, a, loads[a.Name])
+		if err != nil || res != nil {
+			return res, err
 		}
-		if in.proxy == "" {
+		skipped[a.Name] = why
+	}
+}
+
+// addAgentThrough adds agent a to conv through the first of its numbers
+// that no other open conversation holds: those load.held names are passed
+// over without a call, and a number Twilio reports held (50416, another
+// conversation took it since the load was read) sends it to the next one.
+// With no number left it returns a nil response and the reason.
+func (s *server) addAgentThrough(ctx context.Context, conv string, a roster.Agent, load agentLoad) (*participantv1.AddSupportAgentResponse, string, error) {
+	proxies := a.Proxies()
+	if len(proxies) == 0 {
+		if s.defaultProxy == "" {
 			// The roster allows an agent without a proxy only for a
 			// service with a default; skip the agent rather than fail
 			// every request until the roster is fixed.
 			s.log.Error("support agent has no proxy address and the service has no default; skipping", "agent", a.Name)
-			skipped[a.Name] = "no proxy address configured"
+			return nil, "no proxy address configured", nil
+		}
+		proxies = []string{s.defaultProxy}
+	}
+	var held []string
+	for _, proxy := range proxies {
+		if holder := load.held[proxy]; holder != "" {
+			held = append(held, fmt.Sprintf("number %s held by open conversation %s", proxy, holder))
 			continue
 		}
-		agent := toAgent(a, loads[a.Name])
-		agent.ProxyAddress = in.proxy
+		in := addInput{conv: conv, address: a.Address, proxy: proxy, attributes: agentAttributes(a)}
 		p, present, err := s.add(ctx, in)
 		if err == nil {
-			s.log.Info("support agent added", "conversation", conv, "agent", a.Name, "load", loads[a.Name], "already_present", present)
-			return &participantv1.AddSupportAgentResponse{Participant: toParticipant(p), Agent: agent, AlreadyPresent: present}, nil
+			agent := toAgent(a, load.open)
+			agent.ProxyAddress = proxy
+			s.log.Info("support agent added", "conversation", conv, "agent", a.Name, "proxy", proxy, "load", load.open, "already_present", present)
+			return &participantv1.AddSupportAgentResponse{Participant: toParticipant(p), Agent: agent, AlreadyPresent: present}, "", nil
 		}
 		holder, ok := bindingHolder(err)
 		if !ok {
-			return nil, err
+			return nil, "", err
 		}
-		s.log.Info("support agent's number is held by another conversation; trying the next agent", "agent", a.Name, "holder", holder, "conversation", conv)
-		skipped[a.Name] = "number held by open conversation " + holder
+		s.log.Info("support agent's number is held by another conversation; trying the next", "agent", a.Name, "proxy", proxy, "holder", holder, "conversation", conv)
+		held = append(held, fmt.Sprintf("number %s held by open conversation %s", proxy, holder))
 	}
+	return nil, strings.Join(held, ", "), nil
 }
 
 // agentAttributes marks the agent's participant with the roster name, so
@@ -647,20 +672,29 @@ func (s *server) ListAgents(ctx context.Context, req *participantv1.ListAgentsRe
 	}
 	res := &participantv1.ListAgentsResponse{}
 	for _, a := range agents {
-		pa := toAgent(a, loads[a.Name])
-		if pa.ProxyAddress == "" {
+		pa := toAgent(a, loads[a.Name].open)
+		if pa.ProxyAddress == "" && s.defaultProxy != "" {
 			pa.ProxyAddress = s.defaultProxy
+			pa.ProxyAddresses = []string{s.defaultProxy}
 		}
 		res.Agents = append(res.Agents, pa)
 	}
 	return res, nil
 }
 
-// loads reads each agent's load, the number of its non-closed
-// conversations, from Conversations (ParticipantConversations by address),
-// a few agents at a time.
-func (s *server) loads(ctx context.Context, agents []roster.Agent) (map[string]int, error) {
-	loads := make(map[string]int, len(agents))
+// agentLoad is what Conversations says of an agent's address.
+type agentLoad struct {
+	// open counts the non-closed conversations it is in.
+	open int
+	// held maps each proxy address it is bound through in a non-closed
+	// conversation to that conversation's SID.
+	held map[string]string
+}
+
+// loads reads each agent's load from Conversations (ParticipantConversations
+// by address), a few agents at a time.
+func (s *server) loads(ctx context.Context, agents []roster.Agent) (map[string]agentLoad, error) {
+	loads := make(map[string]agentLoad, len(agents))
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
@@ -672,7 +706,7 @@ func (s *server) loads(ctx context.Context, agents []roster.Agent) (map[string]i
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			n, err := s.load(ctx, a.Address)
+			l, err := s.load(ctx, a.Address)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -681,14 +715,14 @@ func (s *server) loads(ctx context.Context, agents []roster.Agent) (map[string]i
 				}
 				return
 			}
-			loads[a.Name] = n
+			loads[a.Name] = l
 		}()
 	}
 	wg.Wait()
 	return loads, firstErr
 }
 
-func (s *server) load(ctx context.Context, addr string) (int, error) {
+func (s *server) load(ctx context.Context, addr string) (agentLoad, error) {
 	var convs []twconv.ConversationsV1ParticipantConversation
 	err := s.call(ctx, "count conversations of "+addr, func() (err error) {
 		params := &twconv.ListParticipantConversationParams{}
@@ -698,15 +732,30 @@ func (s *server) load(ctx context.Context, addr string) (int, error) {
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return agentLoad{}, err
 	}
-	n := 0
+	l := agentLoad{held: map[string]string{}}
 	for _, c := range convs {
-		if c.ConversationState == nil || *c.ConversationState != "closed" {
-			n++
+		if c.ConversationState != nil && *c.ConversationState == "closed" {
+			continue
+		}
+		l.open++
+		if proxy := bindingProxy(c.ParticipantMessagingBinding); proxy != "" && c.ConversationSid != nil {
+			l.held[proxy] = *c.ConversationSid
 		}
 	}
-	return n, nil
+	return l, nil
+}
+
+// bindingProxy reads proxy_address from a participant_messaging_binding,
+// which twilio-go leaves as untyped JSON.
+func bindingProxy(b *any) string {
+	if b == nil {
+		return ""
+	}
+	m, _ := (*b).(map[string]any)
+	proxy, _ := m["proxy_address"].(string)
+	return proxy
 }
 
 //----------------------------------------------------------------------------
@@ -799,15 +848,20 @@ func toParticipant(p *twconv.ConversationsV1ConversationParticipant) *participan
 	return out
 }
 
+// toAgent converts a roster agent; proxy_address is its first number.
 func toAgent(a roster.Agent, load int) *participantv1.Agent {
-	return &participantv1.Agent{
-		Name:         a.Name,
-		Address:      a.Address,
-		ProxyAddress: a.ProxyAddress,
-		Capacity:     int32(a.Capacity),
-		Pools:        a.Pools,
-		Load:         int32(load),
+	out := &participantv1.Agent{
+		Name:           a.Name,
+		Address:        a.Address,
+		ProxyAddresses: a.Proxies(),
+		Capacity:       int32(a.Capacity),
+		Pools:          a.Pools,
+		Load:           int32(load),
 	}
+	if len(out.ProxyAddresses) > 0 {
+		out.ProxyAddress = out.ProxyAddresses[0]
+	}
+	return out
 }
 
 func deref(s *string) string {

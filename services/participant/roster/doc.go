@@ -9,6 +9,15 @@
 //	    proxy_address: "+15005550000"  # the Twilio number the agent is reached through
 //	    capacity: 3                    # open conversations at most
 //	    pools: [support, billing]
+//	  - name: bob
+//	    address: "+15005550002"
+//	    proxy_addresses: ["+15005550000", "+15005550009"]  # several numbers
+//	    capacity: 2
+//
+// Twilio keeps an SMS or WhatsApp binding, the pair (address, proxy
+// address), in one open conversation at a time, so an agent takes as many
+// conversations at once as it has proxy numbers: capacity beyond that is
+// never reached.
 //
 // An agent's load is not kept here: the caller reads it from Conversations
 // (the agent's non-closed conversations), so it survives restarts and agrees

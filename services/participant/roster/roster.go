@@ -20,13 +20,28 @@ type Agent struct {
 	// Address is the agent's own phone number (E.164) or whatsapp:+… address.
 	Address string `yaml:"address" json:"address"`
 	// ProxyAddress is the Twilio number the agent is reached through. When
-	// empty, the service's default proxy address is used.
+	// empty (and ProxyAddresses too), the service's default proxy address
+	// is used.
 	ProxyAddress string `yaml:"proxy_address" json:"proxy_address"`
+	// ProxyAddresses, instead of ProxyAddress, lists several Twilio numbers
+	// the agent can be reached through. Twilio keeps each (address, proxy)
+	// pair in one open conversation at a time, so an agent serves at most
+	// as many conversations at once as it has numbers.
+	ProxyAddresses []string `yaml:"proxy_addresses" json:"proxy_addresses"`
 	// Capacity is how many open conversations the agent takes at most.
 	Capacity int `yaml:"capacity" json:"capacity"`
 	// Pools the agent serves; an agent with no pools serves only requests that
 	// name no pool.
 	Pools []string `yaml:"pools" json:"pools"`
+}
+
+// Proxies returns the Twilio numbers the agent is reached through, in
+// roster order; none means the service's default.
+func (a Agent) Proxies() []string {
+	if a.ProxyAddress != "" {
+		return []string{a.ProxyAddress}
+	}
+	return a.ProxyAddresses
 }
 
 // InPool reports whether the agent serves pool; the empty pool is everyone's.
@@ -68,13 +83,7 @@ func Parse(data []byte) (*Roster, error) {
 		} else {
 			names[a.Name] = i
 		}
-		if a.ProxyAddress == "" {
-			if _, err := address.Parse(a.Address); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", where, err))
-			}
-		} else if _, err := address.ParsePair(a.Address, a.ProxyAddress); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
-		}
+		errs = append(errs, checkProxies(where, a)...)
 		if a.Capacity < 1 {
 			errs = append(errs, fmt.Errorf("%s: capacity must be at least 1, got %d", where, a.Capacity))
 		}
@@ -83,6 +92,34 @@ func Parse(data []byte) (*Roster, error) {
 		return nil, err
 	}
 	return &Roster{Agents: f.Agents}, nil
+}
+
+// checkProxies validates the agent's address and each of its proxy
+// addresses with it.
+func checkProxies(where string, a Agent) []error {
+	if a.ProxyAddress != "" && len(a.ProxyAddresses) > 0 {
+		return []error{fmt.Errorf("%s: give proxy_address or proxy_addresses, not both", where)}
+	}
+	proxies := a.Proxies()
+	if len(proxies) == 0 {
+		if _, err := address.Parse(a.Address); err != nil {
+			return []error{fmt.Errorf("%s: %w", where, err)}
+		}
+		return nil
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range proxies {
+		if seen[p] {
+			errs = append(errs, fmt.Errorf("%s: proxy address %s is listed twice", where, p))
+			continue
+		}
+		seen[p] = true
+		if _, err := address.ParsePair(a.Address, p); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	return errs
 }
 
 // Load reads and parses the roster file at path.

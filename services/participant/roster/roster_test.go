@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,8 +40,11 @@ func TestParse(t *testing.T) {
 		wantErr []string // substrings, all reported at once
 	}{
 		{name: "yaml", data: validYAML, want: 3},
+		{name: "several_proxies", data: "agents:\n  - name: dave\n    address: \"+15005550004\"\n    proxy_addresses: [\"+15005550000\", \"+15005550009\"]\n    capacity: 2\n", want: 1},
 		{name: "json", data: `{"agents":[{"name":"a","address":"+15005550001","capacity":1}]}`, want: 1},
 		{name: "empty", data: `agents: []`, want: 0},
+		{name: "proxy_and_proxies", data: "agents:\n  - name: a\n    address: \"+15005550001\"\n    proxy_address: \"+15005550000\"\n    proxy_addresses: [\"+15005550009\"]\n    capacity: 1\n", wantErr: []string{"not both"}},
+		{name: "bad_and_repeated_proxies", data: "agents:\n  - name: a\n    address: \"+15005550001\"\n    proxy_addresses: [\"+15005550000\", \"whatsapp:+15005550009\", \"+15005550000\"]\n    capacity: 2\n", wantErr: []string{"agents[0]: invalid", "+15005550000 is listed twice"}},
 		{name: "unknown_key", data: "agents:\n  - name: a\n    address: \"+15005550001\"\n    capcity: 1\n", wantErr: []string{"capcity"}},
 		{
 			name: "every_problem_at_once",
@@ -87,6 +91,22 @@ agents:
 				t.Fatalf("got %d agents, want %d", len(r.Agents), tt.want)
 			}
 		})
+	}
+}
+
+func TestAgentProxies(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		agent roster.Agent
+		want  []string
+	}{
+		{roster.Agent{}, nil},
+		{roster.Agent{ProxyAddress: "+15005550000"}, []string{"+15005550000"}},
+		{roster.Agent{ProxyAddresses: []string{"+15005550000", "+15005550009"}}, []string{"+15005550000", "+15005550009"}},
+	} {
+		if got := tt.agent.Proxies(); !slices.Equal(got, tt.want) {
+			t.Errorf("%+v.Proxies() = %v, want %v", tt.agent, got, tt.want)
+		}
 	}
 }
 

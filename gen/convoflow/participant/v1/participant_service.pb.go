@@ -232,8 +232,9 @@ type Agent struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The agent's own address, for example "+15558675310".
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// The Twilio address used as proxy when the agent is added to a
-	// conversation.
+	// The Twilio address used as proxy: in AddSupportAgent's response the
+	// one the agent was added through, in ListAgents the first of
+	// proxy_addresses (empty when the agent uses the service's default).
 	ProxyAddress string `protobuf:"bytes,3,opt,name=proxy_address,json=proxyAddress,proto3" json:"proxy_address,omitempty"`
 	// The maximum number of non-closed conversations the agent takes.
 	Capacity int32 `protobuf:"varint,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
@@ -241,9 +242,13 @@ type Agent struct {
 	Pools []string `protobuf:"bytes,5,rep,name=pools,proto3" json:"pools,omitempty"`
 	// The number of non-closed conversations the agent is currently in, as
 	// read from Conversations.
-	Load          int32 `protobuf:"varint,6,opt,name=load,proto3" json:"load,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Load int32 `protobuf:"varint,6,opt,name=load,proto3" json:"load,omitempty"`
+	// Every Twilio address the agent can be reached through, in roster order.
+	// Twilio keeps each (address, proxy) pair in one open conversation at a
+	// time, so the agent takes at most this many conversations at once.
+	ProxyAddresses []string `protobuf:"bytes,7,rep,name=proxy_addresses,json=proxyAddresses,proto3" json:"proxy_addresses,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -316,6 +321,13 @@ func (x *Agent) GetLoad() int32 {
 		return x.Load
 	}
 	return 0
+}
+
+func (x *Agent) GetProxyAddresses() []string {
+	if x != nil {
+		return x.ProxyAddresses
+	}
+	return nil
 }
 
 // TwilioError is attached as an error detail to every error caused by a
@@ -1362,14 +1374,15 @@ const file_convoflow_participant_v1_participant_service_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
 	"\rproxy_address\x18\x03 \x01(\tR\fproxyAddress\x12+\n" +
-	"\x11projected_address\x18\x04 \x01(\tR\x10projectedAddress\"\xa0\x01\n" +
+	"\x11projected_address\x18\x04 \x01(\tR\x10projectedAddress\"\xc9\x01\n" +
 	"\x05Agent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
 	"\rproxy_address\x18\x03 \x01(\tR\fproxyAddress\x12\x1a\n" +
 	"\bcapacity\x18\x04 \x01(\x05R\bcapacity\x12\x14\n" +
 	"\x05pools\x18\x05 \x03(\tR\x05pools\x12\x12\n" +
-	"\x04load\x18\x06 \x01(\x05R\x04load\"p\n" +
+	"\x04load\x18\x06 \x01(\x05R\x04load\x12'\n" +
+	"\x0fproxy_addresses\x18\a \x03(\tR\x0eproxyAddresses\"p\n" +
 	"\vTwilioError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x18\n" +

@@ -71,8 +71,10 @@ type ParticipantServiceClient interface {
 	// adds the agent's address to the conversation: an agent of the requested
 	// pool that is not already in the conversation and is under capacity,
 	// the least loaded first, ties broken round-robin. An agent's load is the
-	// number of its non-closed conversations, read from Conversations. With no
-	// agent available it fails with ResourceExhausted.
+	// number of its non-closed conversations, read from Conversations. The
+	// agent is added through the first of its proxy addresses that no other
+	// open conversation holds; an agent with none free is passed over. With
+	// no agent available it fails with ResourceExhausted.
 	AddSupportAgent(ctx context.Context, in *AddSupportAgentRequest, opts ...grpc.CallOption) (*AddSupportAgentResponse, error)
 	// ListAgents returns the support-agent roster with each agent's current
 	// load.
@@ -189,8 +191,10 @@ type ParticipantServiceServer interface {
 	// adds the agent's address to the conversation: an agent of the requested
 	// pool that is not already in the conversation and is under capacity,
 	// the least loaded first, ties broken round-robin. An agent's load is the
-	// number of its non-closed conversations, read from Conversations. With no
-	// agent available it fails with ResourceExhausted.
+	// number of its non-closed conversations, read from Conversations. The
+	// agent is added through the first of its proxy addresses that no other
+	// open conversation holds; an agent with none free is passed over. With
+	// no agent available it fails with ResourceExhausted.
 	AddSupportAgent(context.Context, *AddSupportAgentRequest) (*AddSupportAgentResponse, error)
 	// ListAgents returns the support-agent roster with each agent's current
 	// load.

@@ -94,8 +94,10 @@ type ParticipantServiceClient interface {
 	// adds the agent's address to the conversation: an agent of the requested
 	// pool that is not already in the conversation and is under capacity,
 	// the least loaded first, ties broken round-robin. An agent's load is the
-	// number of its non-closed conversations, read from Conversations. With no
-	// agent available it fails with ResourceExhausted.
+	// number of its non-closed conversations, read from Conversations. The
+	// agent is added through the first of its proxy addresses that no other
+	// open conversation holds; an agent with none free is passed over. With
+	// no agent available it fails with ResourceExhausted.
 	AddSupportAgent(context.Context, *v1.AddSupportAgentRequest) (*v1.AddSupportAgentResponse, error)
 	// ListAgents returns the support-agent roster with each agent's current
 	// load.
@@ -268,8 +270,10 @@ type ParticipantServiceHandler interface {
 	// adds the agent's address to the conversation: an agent of the requested
 	// pool that is not already in the conversation and is under capacity,
 	// the least loaded first, ties broken round-robin. An agent's load is the
-	// number of its non-closed conversations, read from Conversations. With no
-	// agent available it fails with ResourceExhausted.
+	// number of its non-closed conversations, read from Conversations. The
+	// agent is added through the first of its proxy addresses that no other
+	// open conversation holds; an agent with none free is passed over. With
+	// no agent available it fails with ResourceExhausted.
 	AddSupportAgent(context.Context, *v1.AddSupportAgentRequest) (*v1.AddSupportAgentResponse, error)
 	// ListAgents returns the support-agent roster with each agent's current
 	// load.
