@@ -36,12 +36,11 @@ func (s *service) validate(ctx context.Context, def *structpb.Struct) (validated
 	if err != nil {
 		return validated{}, err
 	}
-	if _, err := s.engine.Read(ctx, raw); err != nil {
+	d, err := s.engine.Read(ctx, raw)
+	if err != nil {
 		return validated{}, err
 	}
-	// The engine reports no warnings yet; the field is kept so Studio
-	// clients find it, and stored so a later engine can fill it.
-	return validated{json: raw}, nil
+	return validated{json: raw, warnings: s.engine.Warnings(d)}, nil
 }
 
 func (s *service) CreateFlow(ctx context.Context, req *flowv1.CreateFlowRequest) (*flowv1.CreateFlowResponse, error) {

@@ -346,6 +346,43 @@ func TestValidateFlow_valid(t *testing.T) {
 	}
 }
 
+// A Liquid filter the engine lacks does not refuse the definition (a
+// Studio export may use one): ValidateFlow, CreateFlow and GetFlow report
+// it as a warning on the widget's property.
+func TestFlowWarnings_unknownLiquidFilter(t *testing.T) {
+	t.Parallel()
+	hs := startHandler(t)
+	def := mustStruct(t, `{"description":"w","initial_state":"Trigger","flags":{"allow_concurrent_calls":true},"states":[
+		{"name":"Trigger","type":"trigger","properties":{},"transitions":[{"event":"incomingConversationMessage","next":"say"},{"event":"incomingMessage"},{"event":"incomingCall"},{"event":"incomingRequest"},{"event":"incomingParent"}]},
+		{"name":"say","type":"send-message","properties":{"body":"{{trigger.conversation.Body | shout}}"},"transitions":[{"event":"sent"},{"event":"failed"}]}]}`)
+	check := func(t *testing.T, what string, ws []*flowv1.ValidationProblem) {
+		t.Helper()
+		if len(ws) != 1 || ws[0].GetPropertyPath() != "#/states/1/properties/body" || !strings.Contains(ws[0].GetMessage(), `"shout"`) || ws[0].GetCode() != 84003 {
+			t.Errorf("%s warnings = %v, want one for the filter shout on #/states/1/properties/body", what, ws)
+		}
+	}
+	for _, c := range hs.clients {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := c.ValidateFlow(t.Context(), &flowv1.ValidateFlowRequest{FriendlyName: "w", Status: flowv1.FlowStatus_FLOW_STATUS_PUBLISHED, Definition: def})
+			if err != nil || !v.GetValid() {
+				t.Fatalf("ValidateFlow = %v, %v; want valid", v, err)
+			}
+			check(t, "ValidateFlow", v.GetWarnings())
+			created, err := c.CreateFlow(t.Context(), &flowv1.CreateFlowRequest{FriendlyName: "w", Status: flowv1.FlowStatus_FLOW_STATUS_PUBLISHED, Definition: def})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "CreateFlow", created.GetFlow().GetWarnings())
+			got, err := c.GetFlow(t.Context(), &flowv1.GetFlowRequest{Sid: created.GetFlow().GetSid()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "GetFlow", got.GetFlow().GetWarnings())
+		})
+	}
+}
+
 // TestUpdateFlow_concurrent saves revisions from several clients at once:
 // each update becomes its own revision, none is lost.
 func TestUpdateFlow_concurrent(t *testing.T) {

@@ -19,10 +19,12 @@ const (
 	MaxDistinctSubflows = 50
 )
 
-// validation collects problems.
+// validation collects problems, and with lint set warnings too.
 type validation struct {
 	e        *Engine
 	problems []Problem
+	lint     bool
+	warnings []Problem
 }
 
 func (v *validation) add(path string, code int, format string, args ...any) {
@@ -46,6 +48,20 @@ func (e *Engine) Validate(ctx context.Context, d *Definition) error {
 		return &ValidationError{Problems: v.problems}
 	}
 	return nil
+}
+
+// Warnings returns what is worth fixing in a definition that is otherwise
+// valid, in property-path order: Liquid filters the renderer does not have
+// (the widget fails with 84003 when it applies one). A definition with
+// structural problems has none; Validate reports those.
+func (e *Engine) Warnings(d *Definition) []Problem {
+	v := &validation{e: e, lint: true}
+	v.structure(d)
+	if len(v.problems) > 0 {
+		return nil
+	}
+	sortProblems(v.warnings)
+	return v.warnings
 }
 
 // Read parses and validates a definition.
@@ -275,6 +291,14 @@ func (v *validation) liquid(path, src string) {
 	}
 	if err := v.e.liquid.Check(src); err != nil {
 		v.add(path, CodeInvalidDefinition, "Liquid does not parse: %v", err)
+		return
+	}
+	if !v.lint {
+		return
+	}
+	for _, name := range v.e.liquid.UnknownFilters(src) {
+		v.warnings = append(v.warnings, Problem{PropertyPath: path, Code: CodeLiquidRenderFailed,
+			Message: fmt.Sprintf("Liquid filter %q is not supported: the widget fails when it applies it", name)})
 	}
 }
 

@@ -26,6 +26,8 @@ type validationCase struct {
 type validationResult struct {
 	ParseError string    `json:"parse_error,omitempty"`
 	Problems   []Problem `json:"problems"`
+	// Warnings of a valid definition (Engine.Warnings).
+	Warnings []Problem `json:"warnings,omitempty"`
 }
 
 func TestValidate(t *testing.T) {
@@ -59,6 +61,8 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("case %q: Validate returned %T %v", c.Description, err, err)
 			}
 			got.Problems = ve.Problems
+		} else {
+			got.Warnings = w.engine.Warnings(d)
 		}
 		if *update {
 			c.Expect, _ = json.Marshal(got)

@@ -24,7 +24,7 @@ import (
 // (size of a hash, capitalize, divided_by, truncate, truncatewords, slice).
 // String-building filters are capped at maxValueBytes.
 func (r *Renderer) addStudioFilters() {
-	add := guardedFilters{&r.cfg}.AddFilter
+	add := guardedFilters{&r.cfg, r.filters}.AddFilter
 
 	// Twilio's own: {{widgets.fn.parsed | to_json}} [DOCS:send-flex].
 	add("to_json", toJSON)

@@ -104,10 +104,12 @@ type Options struct {
 // parsed templates are cached, so each distinct template string is parsed
 // once while it stays in the cache.
 type Renderer struct {
-	cfg   render.Config
-	loc   *time.Location
-	now   func() time.Time
-	cache *templateCache
+	cfg render.Config
+	// filters holds the name of every filter cfg has; written by New only.
+	filters map[string]bool
+	loc     *time.Location
+	now     func() time.Time
+	cache   *templateCache
 	// synthMu serialises the building of synthetic nodes (see tree.go),
 	// which hands a render function to a tag compiler through synthPending.
 	synthMu      sync.Mutex
@@ -117,7 +119,7 @@ type Renderer struct {
 
 // New returns a Renderer configured by opts.
 func New(opts Options) *Renderer {
-	r := &Renderer{loc: opts.Location, now: opts.Now}
+	r := &Renderer{loc: opts.Location, now: opts.Now, filters: map[string]bool{}}
 	if r.loc == nil {
 		loc, err := time.LoadLocation("America/Los_Angeles")
 		if err != nil {
@@ -136,7 +138,7 @@ func New(opts Options) *Renderer {
 	r.cache = newTemplateCache(size)
 
 	r.cfg = render.NewConfig()
-	filters.AddStandardFilters(guardedFilters{&r.cfg})
+	filters.AddStandardFilters(guardedFilters{&r.cfg, r.filters})
 	tags.AddStandardTags(r.cfg)
 	r.addStudioFilters()
 	r.replaceUnsafeTags()

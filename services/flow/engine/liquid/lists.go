@@ -25,9 +25,14 @@ var (
 // get a wrapper that takes those as they come, refuses ranges and lists
 // over maxListItems, and only then converts them; other filters are
 // registered unchanged.
-type guardedFilters struct{ cfg *render.Config }
+// It also records every filter name in known, for UnknownFilters.
+type guardedFilters struct {
+	cfg   *render.Config
+	known map[string]bool
+}
 
 func (g guardedFilters) AddFilter(name string, fn any) {
+	g.known[name] = true
 	fv := reflect.ValueOf(fn)
 	ft := fv.Type()
 	in := make([]reflect.Type, ft.NumIn())
