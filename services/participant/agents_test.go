@@ -142,6 +142,11 @@ func TestAddSupportAgent_leastLoadedUnderCapacity(t *testing.T) {
 				if len(ps) != 1 || ps[0].Binding == nil || ps[0].Binding.Address != res.GetAgent().GetAddress() || ps[0].Binding.ProxyAddress != twilioNumber {
 					t.Fatalf("step %d: fake holds %+v", i, ps)
 				}
+				// bob has no number in the roster: the service's default
+				// is his.
+				if a := res.GetAgent(); a.GetProxyAddress() != twilioNumber || !slices.Equal(a.GetProxyAddresses(), []string{twilioNumber}) {
+					t.Fatalf("step %d: agent numbers %s %v, want %s", i, a.GetProxyAddress(), a.GetProxyAddresses(), twilioNumber)
+				}
 				if !strings.Contains(ps[0].Attributes, st.wantAgent) {
 					t.Errorf("step %d: participant attributes %q do not name the agent", i, ps[0].Attributes)
 				}

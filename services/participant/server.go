@@ -634,7 +634,7 @@ func (s *server) addAgentThrough(ctx context.Context, conv string, a roster.Agen
 		in := addInput{conv: conv, address: a.Address, proxy: proxy, attributes: agentAttributes(a)}
 		p, present, err := s.add(ctx, in)
 		if err == nil {
-			agent := toAgent(a, load.open)
+			agent := s.toAgent(a, load.open)
 			agent.ProxyAddress = proxy
 			s.log.Info("support agent added", "conversation", conv, "agent", a.Name, "proxy", proxy, "load", load.open, "already_present", present)
 			return &participantv1.AddSupportAgentResponse{Participant: toParticipant(p), Agent: agent, AlreadyPresent: present}, "", nil
@@ -672,12 +672,7 @@ func (s *server) ListAgents(ctx context.Context, req *participantv1.ListAgentsRe
 	}
 	res := &participantv1.ListAgentsResponse{}
 	for _, a := range agents {
-		pa := toAgent(a, loads[a.Name].open)
-		if pa.ProxyAddress == "" && s.defaultProxy != "" {
-			pa.ProxyAddress = s.defaultProxy
-			pa.ProxyAddresses = []string{s.defaultProxy}
-		}
-		res.Agents = append(res.Agents, pa)
+		res.Agents = append(res.Agents, s.toAgent(a, loads[a.Name].open))
 	}
 	return res, nil
 }
@@ -848,8 +843,9 @@ func toParticipant(p *twconv.ConversationsV1ConversationParticipant) *participan
 	return out
 }
 
-// toAgent converts a roster agent; proxy_address is its first number.
-func toAgent(a roster.Agent, load int) *participantv1.Agent {
+// toAgent converts a roster agent: its numbers are the roster's, or the
+// service's default proxy address, and proxy_address is the first.
+func (s *server) toAgent(a roster.Agent, load int) *participantv1.Agent {
 	out := &participantv1.Agent{
 		Name:           a.Name,
 		Address:        a.Address,
@@ -857,6 +853,9 @@ func toAgent(a roster.Agent, load int) *participantv1.Agent {
 		Capacity:       int32(a.Capacity),
 		Pools:          a.Pools,
 		Load:           int32(load),
+	}
+	if len(out.ProxyAddresses) == 0 && s.defaultProxy != "" {
+		out.ProxyAddresses = []string{s.defaultProxy}
 	}
 	if len(out.ProxyAddresses) > 0 {
 		out.ProxyAddress = out.ProxyAddresses[0]

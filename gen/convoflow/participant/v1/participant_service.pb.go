@@ -234,7 +234,7 @@ type Agent struct {
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	// The Twilio address used as proxy: in AddSupportAgent's response the
 	// one the agent was added through, in ListAgents the first of
-	// proxy_addresses (empty when the agent uses the service's default).
+	// proxy_addresses.
 	ProxyAddress string `protobuf:"bytes,3,opt,name=proxy_address,json=proxyAddress,proto3" json:"proxy_address,omitempty"`
 	// The maximum number of non-closed conversations the agent takes.
 	Capacity int32 `protobuf:"varint,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
@@ -243,9 +243,10 @@ type Agent struct {
 	// The number of non-closed conversations the agent is currently in, as
 	// read from Conversations.
 	Load int32 `protobuf:"varint,6,opt,name=load,proto3" json:"load,omitempty"`
-	// Every Twilio address the agent can be reached through, in roster order.
-	// Twilio keeps each (address, proxy) pair in one open conversation at a
-	// time, so the agent takes at most this many conversations at once.
+	// Every Twilio address the agent can be reached through, in roster order;
+	// the service's default proxy address when the roster gives none. Twilio
+	// keeps each (address, proxy) pair in one open conversation at a time, so
+	// the agent takes at most this many conversations at once.
 	ProxyAddresses []string `protobuf:"bytes,7,rep,name=proxy_addresses,json=proxyAddresses,proto3" json:"proxy_addresses,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
