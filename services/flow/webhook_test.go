@@ -18,18 +18,27 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
-// flakyStore fails RecordEvent while failing is set, as a full disk or a
+// flakyStore fails every write while failing is set, as a full disk or a
 // locked database would.
 type flakyStore struct {
 	store.Store
 	failing atomic.Bool
 }
 
+var errDiskFull = errors.New("disk I/O error")
+
 func (f *flakyStore) RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error) {
 	if f.failing.Load() {
-		return store.Event{}, false, errors.New("disk I/O error")
+		return store.Event{}, false, errDiskFull
 	}
 	return f.Store.RecordEvent(ctx, e)
+}
+
+func (f *flakyStore) InTx(ctx context.Context, fn func(store.Tx) error) error {
+	if f.failing.Load() {
+		return errDiskFull
+	}
+	return f.Store.InTx(ctx, fn)
 }
 
 // TestWebhook_storeFailure checks that an event the store could not record

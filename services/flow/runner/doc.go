@@ -23,6 +23,15 @@
 // looks for conversations with pending events and no worker (after a
 // restart, or a replica that died and whose lease expired).
 //
+// The lease costs no transaction of its own on the way: the transaction
+// that records an event takes it for the recording replica when it is free
+// (a worker started for that event begins at once), and the commit of the
+// event that leaves the queue empty gives it back. An event recorded by
+// another replica while this one holds the lease is seen by that commit's
+// look at the queue, so the holder goes on with it. A replica that dies
+// holding a lease leaves its conversations waiting until the lease expires
+// (Config.LeaseTTL).
+//
 // An event for a conversation without an active execution of the flow starts
 // one at incomingConversationMessage on the flow's latest published revision,
 // with trigger.conversation filled from the event; ChannelAttributes (the
@@ -101,6 +110,11 @@
 // 500/s, 496–497/s sustained with p50 1.8 ms and p99 8.8–22 ms. Executions
 // per CPU second of the whole process: 935–1,006 saturated, 589–590 paced
 // (fixed costs such as timers and idle workers spread over fewer calls).
+// After the lease stopped costing transactions of its own (see below):
+// saturated 1,354–1,408 executions/s, paced at 500/s p50 2.0 ms and p99
+// 9.6–35 ms. This benchmark's callers reuse 256 conversations, whose
+// workers stay busy, so it gains less from that change than
+// BenchmarkWebhookToMessage, where every event is a new conversation.
 //
 // Earlier figures, on the machine of the previous session, whose disk took
 // about 2.7 ms per sync, with other engineers' work moving them by a factor
@@ -123,10 +137,14 @@
 //
 // About half the CPU is SQLite (modernc.org/sqlite, pure Go) on the store's
 // single writer, a quarter HTTP (twilio-go and the fake). Each execution
-// costs two commits on the critical path (the event record, then the early
-// send record and the result sharing one), plus a lease take and release
-// for a conversation idle for more than a second (a worker keeps a drained
-// conversation's lease for a second). On the disk that syncs a 4 kB write
-// in about 2.7 ms (dd oflag=dsync), the store would top out near 370
-// commits per second without group commit.
+// costs three write transactions, two of them on the critical path: the
+// event record (which takes the lease), then the early send record and the
+// result (which gives the lease back) sharing a commit. Until 2026-11-25
+// the lease was taken and given back in two more transactions, the first
+// on the critical path, and a worker kept a drained conversation's lease
+// for a second; folding both into the existing transactions raised
+// BenchmarkWebhookToMessage from 1,038–1,162 to 1,236–1,419 executions/s
+// on the same machine. On the disk that syncs a 4 kB write in about 2.7 ms
+// (dd oflag=dsync), the store would top out near 370 commits per second
+// without group commit.
 package runner

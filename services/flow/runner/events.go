@@ -126,10 +126,26 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 	if err != nil {
 		return "", store.Event{}, fmt.Errorf("runner: encoding event: %w", err)
 	}
-	stored, dup, err := r.st.RecordEvent(ctx, store.Event{
-		ConversationSID: ev.ConversationSid, FlowSID: ev.FlowSid,
-		MessageSID: ev.MessageSid, IdempotencyToken: ev.IdempotencyToken,
-		Payload: payload, ReceiveTime: r.now(),
+	var (
+		stored      store.Event
+		dup, leased bool
+	)
+	err = r.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		stored, dup, err = tx.RecordEvent(ctx, store.Event{
+			ConversationSID: ev.ConversationSid, FlowSID: ev.FlowSid,
+			MessageSID: ev.MessageSid, IdempotencyToken: ev.IdempotencyToken,
+			Payload: payload, ReceiveTime: r.now(),
+		})
+		if err != nil || dup {
+			return err
+		}
+		// Take the conversation's lease for the worker in the same commit,
+		// which saves the worker a transaction (and a wait for its fsync)
+		// before it can start. Held by another replica: that one works on
+		// the conversation and sees the event in the store.
+		leased, err = r.takeLease(ctx, tx, ev.ConversationSid)
+		return err
 	})
 	if err != nil {
 		return "", store.Event{}, fmt.Errorf("runner: recording event for flow %s: %w", ev.FlowSid, err)
@@ -137,7 +153,7 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 	if dup {
 		return DispositionDuplicate, stored, nil
 	}
-	r.kick(ev.ConversationSid)
+	r.kick(ev.ConversationSid, leased)
 	return DispositionQueued, stored, nil
 }
 
@@ -360,20 +376,22 @@ func (r *Runner) conversationMessage(ev ConversationEvent) engine.ConversationMe
 	}
 }
 
-// markDone returns the commit's extra writes for an event: the lease fence
-// (this replica still owns the conversation) and the event's outcome.
+// markDone returns the commit's extra writes for an event: the event's
+// outcome, then the lease fence (this replica still owns the conversation;
+// the worker's fence also gives the lease back when no event is left).
 func (r *Runner) markDone(ctx context.Context, e store.Event, out Outcome, fence func(store.Tx) error) func(store.Tx) error {
 	return func(tx store.Tx) error {
-		if fence != nil {
-			if err := fence(tx); err != nil {
-				return err
-			}
-		}
 		b, err := json.Marshal(out)
 		if err != nil {
 			return err
 		}
-		return tx.MarkEventDone(ctx, e.ID, b, r.now())
+		if err := tx.MarkEventDone(ctx, e.ID, b, r.now()); err != nil {
+			return err
+		}
+		if fence != nil {
+			return fence(tx)
+		}
+		return nil
 	}
 }
 

@@ -122,3 +122,29 @@ func TestDeadReplicaLeaseTakenOver(t *testing.T) {
 		t.Errorf("execution: %+v", x)
 	}
 }
+
+// TestLeaseHandedBackWithTheLastEvent checks the lease's round trip: the
+// transaction that records an event takes the conversation's lease, and
+// the commit of the event that empties the queue gives it back, so another
+// replica can take the conversation at once instead of after a linger.
+func TestLeaseHandedBackWithTheLastEvent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	flow := h.createFlow(waitFlow(t, "3600"))
+	ch := h.conversation(flow, "")
+	ctx := context.Background()
+	for i, want := range []runner.Disposition{runner.DispositionStarted, runner.DispositionResumed} {
+		ev := runner.ConversationEvent{FlowSid: flow, ConversationSid: ch, MessageSid: newSID("IM"), Author: customer, Body: fmt.Sprintf("m%d", i), Source: "SMS"}
+		out, err := h.runner().ProcessConversationEvent(ctx, ev)
+		if err != nil || out.Disposition != want {
+			t.Fatalf("event %d: outcome %+v, %v; want %s", i, out, err, want)
+		}
+		// Free for anyone the moment the event is done.
+		if _, err := h.st.AcquireLease(ctx, "conversation/"+ch, "other-replica", time.Now(), time.Minute); err != nil {
+			t.Fatalf("after event %d the lease is still held: %v", i, err)
+		}
+		if err := h.st.ReleaseLease(ctx, "conversation/"+ch, "other-replica"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

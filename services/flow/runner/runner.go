@@ -45,9 +45,9 @@ const (
 // before another replica may take it over.
 const (
 	timerClaimTTL = time.Minute
-	// leaseLinger is how long a worker keeps a drained conversation, and
-	// lingerPoll how often it then looks for events other replicas
-	// recorded.
+	// leaseLinger is how long a worker keeps a conversation it found
+	// drained (see linger), and lingerPoll how often it then looks for
+	// events other replicas recorded.
 	leaseLinger = time.Second
 	lingerPoll  = 250 * time.Millisecond
 	// retryMin and retryMax bound the backoff of an event or timer whose
@@ -280,7 +280,7 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 		}
 		for _, c := range convs {
 			if first || r.hasWorker(c) || r.stale(ctx, c) {
-				r.kick(c)
+				r.kick(c, false)
 			}
 		}
 		if now := r.now(); now.Sub(lastCleanup) >= cleanupEvery {

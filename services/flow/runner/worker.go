@@ -20,33 +20,72 @@ type worker struct {
 	// the worker drains it before each look at the queue.
 	wake chan struct{}
 	conv string
+	// leased says the worker starts with the conversation's lease already
+	// taken (by the transaction that recorded the event); only the
+	// worker's goroutine reads and clears it.
+	leased bool
 }
 
 // errLeaseLost fails a commit made after the conversation's lease went to
 // another replica.
 var errLeaseLost = errors.New("runner: the conversation's lease was lost")
 
-// kick makes sure a worker processes the conversation's queue.
-func (r *Runner) kick(conversationSid string) {
+// kick makes sure a worker processes the conversation's queue. leased says
+// the caller took the conversation's lease for this replica: a new worker
+// starts with it, and a running worker holds it already (or takes it again
+// before it looks at the queue once more).
+func (r *Runner) kick(conversationSid string, leased bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if w := r.workers[conversationSid]; w != nil {
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
+		r.mu.Unlock()
 		return
 	}
 	if r.stopped {
+		r.mu.Unlock()
+		if leased {
+			// No worker will use it: give it back now rather than make
+			// the next replica (or this service restarted) wait it out.
+			r.releaseLease(conversationSid)
+		}
 		return
 	}
-	w := &worker{wake: make(chan struct{}, 1), conv: conversationSid}
+	w := &worker{wake: make(chan struct{}, 1), conv: conversationSid, leased: leased}
 	r.workers[conversationSid] = w
 	r.workerWG.Add(1)
+	r.mu.Unlock()
 	go func() {
 		defer r.workerWG.Done()
 		r.runWorker(conversationSid, w)
 	}()
+}
+
+// takeLease takes the conversation's lease for this replica in tx, and
+// reports false when another replica holds it.
+func (r *Runner) takeLease(ctx context.Context, tx store.Tx, conv string) (bool, error) {
+	_, err := tx.AcquireLease(ctx, conversationLease(conv), r.cfg.Owner, r.now(), r.cfg.LeaseTTL)
+	var held *store.LeaseHeldError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &held):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// releaseLease gives the conversation's lease back, bounded in time and
+// detached from the runner's context (it runs while the runner stops).
+func (r *Runner) releaseLease(conv string) {
+	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if err := r.st.ReleaseLease(ctx, conversationLease(conv), r.cfg.Owner); err != nil {
+		r.log.Warn("releasing a conversation's lease", "conversation_sid", conv, "err", err)
+	}
 }
 
 func (r *Runner) runWorker(conv string, w *worker) {
@@ -78,20 +117,27 @@ func (r *Runner) runWorker(conv string, w *worker) {
 	}
 }
 
-// holdLease takes the conversation's lease, drains its queue, and releases
-// the lease. It reports false when the worker must stop without looking
-// again (the lease is another replica's, or the runner stops).
+// holdLease takes the conversation's lease (unless the worker starts with
+// it), drains its queue, and gives the lease back: in the commit of the
+// event that empties the queue, or after lingering. It reports false when
+// the worker must stop without looking again (the lease is another
+// replica's, or the runner stops).
 func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	name := conversationLease(conv)
 	owner := r.cfg.Owner
-	if _, err := r.st.AcquireLease(ctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
-		var held *store.LeaseHeldError
-		if !errors.As(err, &held) && ctx.Err() == nil {
-			r.log.Warn("taking a conversation's lease", "conversation_sid", conv, "err", err)
+	leased := w.leased
+	w.leased = false
+	if !leased {
+		if _, err := r.st.AcquireLease(ctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
+			var held *store.LeaseHeldError
+			if !errors.As(err, &held) && ctx.Err() == nil {
+				r.log.Warn("taking a conversation's lease", "conversation_sid", conv, "err", err)
+			}
+			// Another replica works on it (it sees new events in the
+			// store), or the store failed: the rescan loop comes back to
+			// it.
+			return false
 		}
-		// Another replica works on it (it sees new events in the store),
-		// or the store failed: the rescan loop comes back to it.
-		return false
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	renewed := make(chan struct{})
@@ -99,19 +145,33 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		defer close(renewed)
 		r.renewLease(wctx, cancel, name)
 	}()
+	// handedBack is set by a commit that gave the lease back, and read
+	// once that commit succeeded.
+	handedBack := false
 	defer func() {
 		cancel()
 		<-renewed
-		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer stop()
-		if err := r.st.ReleaseLease(rctx, name, owner); err != nil {
-			r.log.Warn("releasing a conversation's lease", "conversation_sid", conv, "err", err)
+		if !handedBack {
+			r.releaseLease(conv)
 		}
 	}()
+	// fence runs last in the commit of each event: it fails the commit if
+	// the lease went to another replica, and gives the lease back when no
+	// event is left, so a conversation that goes quiet costs no
+	// transaction of its own. An event recorded later takes the lease
+	// again in the transaction that records it.
 	fence := func(tx store.Tx) error {
+		handedBack = false
 		if _, err := tx.RenewLease(wctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
 			return fmt.Errorf("%w: %w", errLeaseLost, err)
 		}
+		if _, err := tx.NextPendingEvent(wctx, conv); !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := tx.ReleaseLease(wctx, name, owner); err != nil {
+			return err
+		}
+		handedBack = true
 		return nil
 	}
 	backoff := retryMin
@@ -133,8 +193,14 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			if err == nil {
 				backoff, conflicts = retryMin, 0
 				r.notifyDone(conv)
+				if handedBack {
+					// The queue was empty at that commit; runWorker looks
+					// once more for events recorded since.
+					return true
+				}
 				continue
 			}
+			handedBack = false
 		}
 		if wctx.Err() != nil || errors.Is(err, errLeaseLost) {
 			// Stopping, or the lease was lost: whoever holds it goes on,
@@ -159,11 +225,11 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	}
 }
 
-// linger keeps a drained conversation's lease for leaseLinger, so a
-// conversation exchanging messages does not take and release its lease for
-// every one (two write transactions). It reports true when there may be new
-// events: a local kick, or, checked every lingerPoll, one recorded by
-// another replica (which cannot take the lease meanwhile).
+// linger keeps the lease of a conversation whose queue the worker found
+// empty without committing an event (the commit that empties a queue gives
+// the lease back itself, see holdLease) for leaseLinger. It reports true
+// when there may be new events: a local kick, or, checked every lingerPoll,
+// one recorded by another replica (which cannot take the lease meanwhile).
 func (r *Runner) linger(ctx context.Context, w *worker) bool {
 	deadline := time.NewTimer(leaseLinger)
 	defer deadline.Stop()
