@@ -36,11 +36,15 @@ func (s *service) validate(ctx context.Context, def *structpb.Struct) (validated
 	if err != nil {
 		return validated{}, err
 	}
-	d, err := s.engine.Read(ctx, raw)
+	d, err := engine.Parse(raw)
 	if err != nil {
 		return validated{}, err
 	}
-	return validated{json: raw, warnings: s.engine.Warnings(d)}, nil
+	warnings, err := s.engine.Check(ctx, d)
+	if err != nil {
+		return validated{}, err
+	}
+	return validated{json: raw, warnings: warnings}, nil
 }
 
 func (s *service) CreateFlow(ctx context.Context, req *flowv1.CreateFlowRequest) (*flowv1.CreateFlowResponse, error) {

@@ -23,9 +23,10 @@
 // does not parse (in every string property, condition value and argument),
 // more than MaxStates widgets, and run-subflow references the
 // SubflowResolver cannot resolve, that nest, or that mix revisions.
-// Engine.Warnings lists what a valid definition will fail on at run time:
-// Liquid filters the renderer does not have (84003), which are warnings
-// rather than problems so that a Studio export using one still deploys.
+// Engine.Check is Validate that also lists, in the same pass, what a valid
+// definition will fail on at run time: Liquid filters the renderer does not
+// have (84003), which are warnings rather than problems so that a Studio
+// export using one still deploys.
 //
 // # Execution model
 //

@@ -38,30 +38,30 @@ func (v *validation) add(path string, code int, format string, args ...any) {
 // ErrSubflowNotFound is returned as is, since it is not the definition's
 // fault.
 func (e *Engine) Validate(ctx context.Context, d *Definition) error {
-	v := &validation{e: e}
+	_, err := e.validate(ctx, d, false)
+	return err
+}
+
+// Check is Validate that also returns, for a valid definition, what is
+// worth fixing in it, in property-path order: Liquid filters the renderer
+// does not have (the widget fails with 84003 when it applies one). Both
+// come from one pass over the definition.
+func (e *Engine) Check(ctx context.Context, d *Definition) (warnings []Problem, err error) {
+	return e.validate(ctx, d, true)
+}
+
+func (e *Engine) validate(ctx context.Context, d *Definition, lint bool) ([]Problem, error) {
+	v := &validation{e: e, lint: lint}
 	widgets := v.structure(d)
 	if err := v.subflows(ctx, d, widgets); err != nil {
-		return err
+		return nil, err
 	}
 	if len(v.problems) > 0 {
 		sortProblems(v.problems)
-		return &ValidationError{Problems: v.problems}
-	}
-	return nil
-}
-
-// Warnings returns what is worth fixing in a definition that is otherwise
-// valid, in property-path order: Liquid filters the renderer does not have
-// (the widget fails with 84003 when it applies one). A definition with
-// structural problems has none; Validate reports those.
-func (e *Engine) Warnings(d *Definition) []Problem {
-	v := &validation{e: e, lint: true}
-	v.structure(d)
-	if len(v.problems) > 0 {
-		return nil
+		return nil, &ValidationError{Problems: v.problems}
 	}
 	sortProblems(v.warnings)
-	return v.warnings
+	return v.warnings, nil
 }
 
 // Read parses and validates a definition.

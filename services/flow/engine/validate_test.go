@@ -26,7 +26,7 @@ type validationCase struct {
 type validationResult struct {
 	ParseError string    `json:"parse_error,omitempty"`
 	Problems   []Problem `json:"problems"`
-	// Warnings of a valid definition (Engine.Warnings).
+	// Warnings of a valid definition (Engine.Check).
 	Warnings []Problem `json:"warnings,omitempty"`
 }
 
@@ -55,14 +55,20 @@ func TestValidate(t *testing.T) {
 				t.Errorf("case %q: Parse error %v is not ErrInvalidDefinition", c.Description, err)
 			}
 			got.ParseError = err.Error()
-		} else if err := w.engine.Validate(t.Context(), d); err != nil {
+		} else if warnings, err := w.engine.Check(t.Context(), d); err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalidDefinition) {
-				t.Fatalf("case %q: Validate returned %T %v", c.Description, err, err)
+				t.Fatalf("case %q: Check returned %T %v", c.Description, err, err)
 			}
 			got.Problems = ve.Problems
+			if verr := w.engine.Validate(t.Context(), d); !errors.As(verr, &ve) || jsonDiff(t, got.Problems, ve.Problems) != "" {
+				t.Errorf("case %q: Validate = %v, want the problems Check found", c.Description, verr)
+			}
 		} else {
-			got.Warnings = w.engine.Warnings(d)
+			got.Warnings = warnings
+			if err := w.engine.Validate(t.Context(), d); err != nil {
+				t.Errorf("case %q: Validate = %v after Check found the definition valid", c.Description, err)
+			}
 		}
 		if *update {
 			c.Expect, _ = json.Marshal(got)
