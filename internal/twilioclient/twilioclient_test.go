@@ -348,61 +348,47 @@ func TestRetryAfter_httpDate(t *testing.T) {
 	}
 }
 
+// The timeout bounds each request, reading its response included, as
+// http.Client.Timeout would: a server that never answers, and one that
+// stalls half-way through the body.
 func TestNew_timeout(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	srv, _ := recordingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	t.Cleanup(func() { close(release) })
-	rc, err := twilioclient.New(twilioclient.Options{
-		AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL, Timeout: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = rc.ConversationsV1.FetchConversationParticipant(convSID, "MB00000000000000000000000000000001")
-	var netErr net.Error
-	if !errors.As(err, &netErr) || !netErr.Timeout() {
-		t.Fatalf("error = %v, want a timeout", err)
-	}
-	if _, _, ok := twilioclient.ErrorCode(err); ok {
-		t.Errorf("ErrorCode reports a timeout as a Twilio error")
-	}
-}
-
-// The timeout also bounds reading the response body, as
-// http.Client.Timeout would.
-func TestNew_timeoutReadingBody(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	srv, _ := recordingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{"sid":`))
-		http.NewResponseController(w).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	t.Cleanup(func() { close(release) })
-	rc, err := twilioclient.New(twilioclient.Options{
-		AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL, Timeout: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	_, err = rc.ConversationsV1.FetchConversationParticipant(convSID, "MB00000000000000000000000000000001")
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("error = %v, want the deadline", err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("took %v", took)
+	for name, partial := range map[string]bool{"no_answer": false, "stalled_body": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			srv, _ := recordingServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if partial {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusOK)
+					_, _ = w.Write([]byte(`{"sid":`))
+					http.NewResponseController(w).Flush()
+				}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			})
+			t.Cleanup(func() { close(release) })
+			rc, err := twilioclient.New(twilioclient.Options{
+				AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL, Timeout: 50 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = rc.ConversationsV1.FetchConversationParticipant(convSID, "MB00000000000000000000000000000001")
+			var netErr net.Error
+			if !errors.As(err, &netErr) || !netErr.Timeout() || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("error = %v, want the deadline", err)
+			}
+			if _, _, ok := twilioclient.ErrorCode(err); ok {
+				t.Errorf("ErrorCode reports a timeout as a Twilio error")
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Fatalf("took %v", took)
+			}
+		})
 	}
 }
 
