@@ -628,7 +628,7 @@ func (s *server) addAgentThrough(ctx context.Context, conv string, a roster.Agen
 	var held []string
 	for _, proxy := range proxies {
 		if holder := load.held[proxy]; holder != "" {
-			held = append(held, fmt.Sprintf("number %s held by open conversation %s", proxy, holder))
+			held = append(held, heldBy(proxy, holder))
 			continue
 		}
 		in := addInput{conv: conv, address: a.Address, proxy: proxy, attributes: agentAttributes(a)}
@@ -644,9 +644,15 @@ func (s *server) addAgentThrough(ctx context.Context, conv string, a roster.Agen
 			return nil, "", err
 		}
 		s.log.Info("support agent's number is held by another conversation; trying the next", "agent", a.Name, "proxy", proxy, "holder", holder, "conversation", conv)
-		held = append(held, fmt.Sprintf("number %s held by open conversation %s", proxy, holder))
+		held = append(held, heldBy(proxy, holder))
 	}
 	return nil, strings.Join(held, ", "), nil
+}
+
+// heldBy says why an agent's number cannot be used, in the reason
+// ResourceExhausted gives when nobody is left.
+func heldBy(proxy, holder string) string {
+	return fmt.Sprintf("number %s held by open conversation %s", proxy, holder)
 }
 
 // agentAttributes marks the agent's participant with the roster name, so
