@@ -55,10 +55,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		} else {
 			// Errors mean the connection does not support deadlines (for
 			// example a test's ResponseRecorder); serve without them.
-			_ = rc.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
 			_ = rc.SetWriteDeadline(start.Add(s.cfg.WriteTimeout))
+			// A request without a body has been read in full already. On
+			// HTTP/1.1 the server then reads ahead on the connection, and
+			// a read deadline set now would cancel the request when it
+			// expires, though the handler has until WriteTimeout.
 			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = &clearOnEOF{ReadCloser: r.Body, rc: rc}
+				_ = rc.SetReadDeadline(start.Add(s.cfg.ReadTimeout))
+				if r.ProtoMajor == 1 {
+					r.Body = &clearOnEOF{ReadCloser: r.Body, rc: rc}
+				}
 			}
 		}
 		next.ServeHTTP(rec, r)
@@ -148,6 +154,9 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // after the body ends, and an expired read deadline there cancels the
 // request context: without this, a unary handler running longer than
 // ReadTimeout would be cancelled although its request arrived in time.
+// HTTP/2 needs none of it: an expired read deadline only fails further
+// reads of that stream's body, and lifting it would cost every request
+// another round trip through the connection's serve loop.
 type clearOnEOF struct {
 	io.ReadCloser
 	rc      *http.ResponseController

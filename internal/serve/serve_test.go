@@ -60,7 +60,13 @@ func (s *testFlowService) GetFlow(ctx context.Context, req *flowv1.GetFlowReques
 		if err != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, err)
 		}
-		time.Sleep(d)
+		// Sleeping on the request's context shows a cancelled request as
+		// an error.
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil, connect.NewError(connect.CodeCanceled, ctx.Err())
+		}
 	}
 	return &flowv1.GetFlowResponse{Flow: &flowv1.Flow{Sid: req.GetSid(), FriendlyName: "test"}}, nil
 }
@@ -131,6 +137,27 @@ func startServer(t testing.TB, maxMessageBytes int, edit func(*serve.Config)) *t
 					return
 				}
 				_, _ = w.Write(body)
+			}),
+		}, {
+			// /sleep?d=DURATION reads the body, then answers after d, or
+			// 503 if the request's context ends first.
+			Pattern: "/sleep",
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if _, err := io.Copy(io.Discard, r.Body); err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				d, err := time.ParseDuration(r.URL.Query().Get("d"))
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				select {
+				case <-time.After(d):
+					_, _ = io.WriteString(w, "slept")
+				case <-r.Context().Done():
+					http.Error(w, "cancelled", http.StatusServiceUnavailable)
+				}
 			}),
 		}, {
 			Pattern: "GET /boom",
@@ -518,10 +545,9 @@ func TestServer_routePanic(t *testing.T) {
 // are.
 func TestServer_streamOutlivesTimeouts(t *testing.T) {
 	t.Parallel()
-	const timeout = 100 * time.Millisecond
 	ts := startServer(t, 0, func(c *serve.Config) {
-		c.ReadTimeout = timeout
-		c.WriteTimeout = timeout
+		c.ReadTimeout = 100 * time.Millisecond
+		c.WriteTimeout = 300 * time.Millisecond
 	})
 	clients := map[string]flowv1connect.FlowServiceClient{
 		"grpc_h2c":      flowv1connect.NewFlowServiceClient(h2cClient(t), ts.url, connect.WithGRPC()),
@@ -530,7 +556,7 @@ func TestServer_streamOutlivesTimeouts(t *testing.T) {
 	for name, client := range clients {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			// 8 steps 50 ms apart: the stream lasts about 4 timeouts.
+			// 8 steps 50 ms apart: the stream outlasts both timeouts.
 			stream, err := client.WatchExecution(t.Context(), &flowv1.WatchExecutionRequest{FlowSid: "50ms", ExecutionSid: "8"})
 			if err != nil {
 				t.Fatal(err)
@@ -545,11 +571,11 @@ func TestServer_streamOutlivesTimeouts(t *testing.T) {
 
 			// A unary call that outlasts ReadTimeout after its request was
 			// read in full must not be cancelled.
-			if _, err := client.GetFlow(t.Context(), &flowv1.GetFlowRequest{Sid: "sleep:60ms"}); err != nil {
-				t.Errorf("GetFlow sleeping under WriteTimeout: %v", err)
+			if _, err := client.GetFlow(t.Context(), &flowv1.GetFlowRequest{Sid: "sleep:150ms"}); err != nil {
+				t.Errorf("GetFlow sleeping past ReadTimeout, under WriteTimeout: %v", err)
 			}
 			// One that outlasts WriteTimeout fails.
-			if _, err := client.GetFlow(t.Context(), &flowv1.GetFlowRequest{Sid: "sleep:300ms"}); err == nil {
+			if _, err := client.GetFlow(t.Context(), &flowv1.GetFlowRequest{Sid: "sleep:500ms"}); err == nil {
 				t.Errorf("GetFlow sleeping past WriteTimeout succeeded")
 			}
 		})
@@ -576,6 +602,47 @@ func TestServer_streamOutlivesTimeouts(t *testing.T) {
 			t.Fatalf("stream got %d steps, want 8", n)
 		}
 	})
+}
+
+// TestServer_readTimeoutEndsWithTheBody checks that ReadTimeout bounds
+// reading a request, not handling it: a handler that runs past ReadTimeout
+// (and within WriteTimeout) after its request was read is not cancelled,
+// with or without a body, on either protocol. On HTTP/1.1 a read deadline
+// left on the connection would cancel the request once it expires.
+func TestServer_readTimeoutEndsWithTheBody(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, 0, func(c *serve.Config) {
+		c.ReadTimeout = 100 * time.Millisecond
+		c.WriteTimeout = time.Second
+	})
+	clients := map[string]func(testing.TB) *http.Client{
+		"http1": func(tb testing.TB) *http.Client { return http1Client(tb.(*testing.T)) },
+		"h2c":   h2cClient,
+	}
+	for name, client := range clients {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			t.Run(name+"_"+method, func(t *testing.T) {
+				t.Parallel()
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("some body")
+				}
+				req, err := http.NewRequestWithContext(t.Context(), method, ts.url+"/sleep?d=250ms", body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := client(t).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				got, _ := io.ReadAll(res.Body)
+				if res.StatusCode != http.StatusOK || string(got) != "slept" {
+					t.Errorf("%s /sleep = %d %q, want 200 \"slept\"", method, res.StatusCode, got)
+				}
+			})
+		}
+	}
 }
 
 func TestServer_gracefulShutdown(t *testing.T) {
