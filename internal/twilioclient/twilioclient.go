@@ -184,18 +184,22 @@ type rewrite struct {
 }
 
 func (r *rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
-	// A RoundTripper must not modify the caller's request.
-	req = req.Clone(req.Context())
-	req.URL.Scheme, req.URL.Host = r.target.Scheme, r.target.Host
+	// A RoundTripper must not modify the caller's request. Only the URL
+	// changes, so a shallow copy with its own URL is enough: Clone would
+	// also copy the headers, on every call.
+	u := *req.URL
+	u.Scheme, u.Host = r.target.Scheme, r.target.Host
 	if r.target.Path != "" {
-		if req.URL.RawPath != "" {
-			req.URL.RawPath = r.target.EscapedPath() + req.URL.RawPath
+		if u.RawPath != "" {
+			u.RawPath = r.target.EscapedPath() + u.RawPath
 		}
-		req.URL.Path = r.target.Path + req.URL.Path
+		u.Path = r.target.Path + u.Path
 	}
-	// req.Host, and so the Host header, stays the product host
+	out := *req
+	out.URL = &u
+	// out.Host, and so the Host header, stays the product host
 	// (conversations.twilio.com).
-	return r.next.RoundTrip(req)
+	return r.next.RoundTrip(&out)
 }
 
 // errorBodies makes every error response one twilio-go decodes into a

@@ -136,6 +136,42 @@ func TestNew_pathPrefix(t *testing.T) {
 	}
 }
 
+// TestNewHTTPClient_leavesTheRequestAlone checks that redirecting a request
+// changes only the copy sent on: a RoundTripper must not modify its
+// caller's request, which twilio-go may look at again (to follow a page
+// link, say).
+func TestNewHTTPClient_leavesTheRequestAlone(t *testing.T) {
+	t.Parallel()
+	srv, requests := recordingServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{})
+	})
+	hc, err := twilioclient.NewHTTPClient(srv.URL+"/fake", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const target = "https://conversations.twilio.com/v1/Conversations/" + convSID + "/Participants?PageSize=5"
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Twilio-Test", "1")
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if got := req.URL.String(); got != target {
+		t.Errorf("caller's URL became %q, want %q", got, target)
+	}
+	if len(req.Header) != 1 || req.Header.Get("X-Twilio-Test") != "1" {
+		t.Errorf("caller's headers became %v", req.Header)
+	}
+	got := requests()
+	if len(got) != 1 || got[0].Path != "/fake/v1/Conversations/"+convSID+"/Participants" || got[0].Query != "PageSize=5" {
+		t.Errorf("requests = %+v, want one GET of /fake/v1/…/Participants?PageSize=5", got)
+	}
+}
+
 // TestNew_pagingFollowsNextPageURL checks that next_page_url links, which
 // name the real Twilio host, are redirected too.
 func TestNew_pagingFollowsNextPageURL(t *testing.T) {
