@@ -212,6 +212,8 @@ func stepToProto(st store.Step) *flowv1.ExecutionStep {
 		TransitionedTo:   st.TransitionedTo,
 		Type:             st.Type,
 		CreateTime:       timestamp(st.CreateTime),
+		FlowSid:          st.FlowSID,
+		ParentStepSid:    st.ParentStepSID,
 	}
 }
 

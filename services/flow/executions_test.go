@@ -54,13 +54,19 @@ func TestExecutions_read(t *testing.T) {
 	}
 	execs[0] = ended
 	var steps []store.Step
+	// The second step ran in a subflow the first entered.
+	subflowSid := ids.NewSID(store.PrefixFlow)
 	for i, s := range []struct{ name, from, to, typ string }{
 		{"incomingConversationMessage", "Trigger", "echo", "trigger"},
 		{"sent", "echo", "Ended", "send-message"},
 	} {
-		st, err := hs.store.AppendStep(ctx, store.Step{SID: ids.NewSID(store.PrefixStep), ExecutionSID: execs[0].SID, Name: s.name,
+		in := store.Step{SID: ids.NewSID(store.PrefixStep), ExecutionSID: execs[0].SID, Name: s.name,
 			TransitionedFrom: s.from, TransitionedTo: s.to, Type: s.typ, Context: json.RawMessage(`{"n":` + string(rune('1'+i)) + `}`),
-			CreateTime: base.Add(time.Duration(i) * time.Second)})
+			CreateTime: base.Add(time.Duration(i) * time.Second)}
+		if i == 1 {
+			in.FlowSID, in.ParentStepSID = subflowSid, steps[0].SID
+		}
+		st, err := hs.store.AppendStep(ctx, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,8 +77,10 @@ func TestExecutions_read(t *testing.T) {
 		EndedReason: flowv1.ExecutionEndedReason_EXECUTION_ENDED_REASON_FLOW_END,
 		CreateTime:  timestamppb.New(base), UpdateTime: timestamppb.New(base.Add(time.Minute))}
 	wantSteps := []*flowv1.ExecutionStep{
-		{Sid: steps[0].SID, ExecutionSid: execs[0].SID, Name: "incomingConversationMessage", TransitionedFrom: "Trigger", TransitionedTo: "echo", Type: "trigger", CreateTime: timestamppb.New(base)},
-		{Sid: steps[1].SID, ExecutionSid: execs[0].SID, Name: "sent", TransitionedFrom: "echo", TransitionedTo: "Ended", Type: "send-message", CreateTime: timestamppb.New(base.Add(time.Second))},
+		{Sid: steps[0].SID, ExecutionSid: execs[0].SID, Name: "incomingConversationMessage", TransitionedFrom: "Trigger", TransitionedTo: "echo", Type: "trigger",
+			CreateTime: timestamppb.New(base), FlowSid: flowSid},
+		{Sid: steps[1].SID, ExecutionSid: execs[0].SID, Name: "sent", TransitionedFrom: "echo", TransitionedTo: "Ended", Type: "send-message",
+			CreateTime: timestamppb.New(base.Add(time.Second)), FlowSid: subflowSid, ParentStepSid: steps[0].SID},
 	}
 	sids := func(es []*flowv1.Execution) []string {
 		var out []string

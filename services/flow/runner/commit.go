@@ -263,6 +263,6 @@ func storeStep(s engine.Step) store.Step {
 	return store.Step{
 		SID: s.Sid, ExecutionSID: s.ExecutionSid, Sequence: int64(s.Number), Name: s.Name,
 		TransitionedFrom: s.TransitionedFrom, TransitionedTo: s.TransitionedTo, Type: s.Type,
-		Context: c, CreateTime: s.DateCreated,
+		Context: c, CreateTime: s.DateCreated, FlowSID: s.FlowSid, ParentStepSID: s.ParentStepSid,
 	}
 }

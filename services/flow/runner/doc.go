@@ -87,12 +87,12 @@
 // panics while processing an event are retried with backoff (50 ms up to
 // 30 s) while the event stays at the head of its queue.
 //
-// # What the store cannot hold
+// # Steps in the store
 //
 // store.Step has no column for a step's error: a failed widget's StepError
 // is kept in the stored step context under "error" ({"code", "message"}).
-// Subflow steps keep their sequence, widget names and context, but not the
-// subflow's flow SID or the parent step SID the engine gives them.
+// (Studio's ExecutionStep has no error field either.) Subflow steps keep
+// the subflow's flow SID and the parent step SID the engine gives them.
 //
 // # Performance
 //

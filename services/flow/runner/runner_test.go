@@ -718,6 +718,35 @@ func TestSubflowWaitKeepsRevision(t *testing.T) {
 	if diff := cmp.Diff(want, h.bodies(ch)); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
+
+	// The subflow's steps name the subflow and the parent's step that
+	// entered it, as Studio's steps do.
+	page, err := h.st.ListSteps(context.Background(), x.SID, store.PageParams{PageSize: store.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := map[string]string{parent: "parent", childSid: "child"}
+	index := map[string]int{}
+	var got []string
+	for i, st := range page.Steps {
+		index[st.SID] = i
+		p, ok := index[st.ParentStepSID]
+		if !ok {
+			p = -1
+		}
+		got = append(got, fmt.Sprintf("%s>%s in %s, parent step %d", st.TransitionedFrom, st.TransitionedTo, flows[st.FlowSID], p))
+	}
+	wantSteps := []string{
+		"Trigger>sub in parent, parent step -1",
+		"Trigger>ask in child, parent step 0",
+		"ask>keep in child, parent step 0",
+		"keep>Ended in child, parent step 0",
+		"sub>report in parent, parent step -1",
+		"report>Ended in parent, parent step -1",
+	}
+	if diff := cmp.Diff(wantSteps, got); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
 }
 
 func TestNewValidatesConfig(t *testing.T) {

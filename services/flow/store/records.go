@@ -193,6 +193,12 @@ type Step struct {
 	// Context is the step context (the widget's output), as JSON.
 	Context    json.RawMessage
 	CreateTime time.Time
+	// FlowSID is the flow whose widget ran: the execution's flow, or the
+	// subflow's inside a Run Subflow widget. Empty means the execution's.
+	FlowSID string
+	// ParentStepSID is set on steps inside a subflow: the parent flow's
+	// step that entered the Run Subflow widget.
+	ParentStepSID string
 }
 
 // StepPage is one page of steps.

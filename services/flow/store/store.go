@@ -59,7 +59,8 @@ type Tx interface {
 	FindActiveExecutionByContact(ctx context.Context, flowSID, contactChannelAddress string) (Execution, error)
 
 	// AppendStep adds a step to an execution and returns it with its
-	// sequence. ErrNotFound when the execution does not exist;
+	// sequence, and with the execution's flow as its FlowSID when it had
+	// none. ErrNotFound when the execution does not exist;
 	// ErrAlreadyExists when the SID or an explicit sequence is taken.
 	AppendStep(ctx context.Context, s Step) (Step, error)
 	// ListSteps returns an execution's steps in sequence order. ErrNotFound

@@ -922,7 +922,13 @@ type ExecutionStep struct {
 	// The widget type of transitioned_from, for example "send-message".
 	Type string `protobuf:"bytes,6,opt,name=type,proto3" json:"type,omitempty"`
 	// When the step happened.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The flow whose widget the step ran: the execution's flow, or the
+	// subflow's inside a Run Subflow widget.
+	FlowSid string `protobuf:"bytes,8,opt,name=flow_sid,json=flowSid,proto3" json:"flow_sid,omitempty"`
+	// Set on steps inside a subflow: the parent flow's step that entered the
+	// Run Subflow widget. Empty otherwise.
+	ParentStepSid string `protobuf:"bytes,9,opt,name=parent_step_sid,json=parentStepSid,proto3" json:"parent_step_sid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1004,6 +1010,20 @@ func (x *ExecutionStep) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *ExecutionStep) GetFlowSid() string {
+	if x != nil {
+		return x.FlowSid
+	}
+	return ""
+}
+
+func (x *ExecutionStep) GetParentStepSid() string {
+	if x != nil {
+		return x.ParentStepSid
+	}
+	return ""
 }
 
 // Media is one media item attached to a Conversations message.
@@ -3433,7 +3453,7 @@ const file_convoflow_flow_v1_flow_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x81\x02\n" +
+	"updateTime\"\xc4\x02\n" +
 	"\rExecutionStep\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12#\n" +
 	"\rexecution_sid\x18\x02 \x01(\tR\fexecutionSid\x12\x12\n" +
@@ -3442,7 +3462,9 @@ const file_convoflow_flow_v1_flow_service_proto_rawDesc = "" +
 	"\x0ftransitioned_to\x18\x05 \x01(\tR\x0etransitionedTo\x12\x12\n" +
 	"\x04type\x18\x06 \x01(\tR\x04type\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"l\n" +
+	"createTime\x12\x19\n" +
+	"\bflow_sid\x18\b \x01(\tR\aflowSid\x12&\n" +
+	"\x0fparent_step_sid\x18\t \x01(\tR\rparentStepSid\"l\n" +
 	"\x05Media\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bfilename\x18\x02 \x01(\tR\bfilename\x12!\n" +

@@ -268,6 +268,70 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 }
 
+// TestMigrationGivesOldStepsTheirFlow opens a database written before steps
+// had flow_sid and parent_step_sid (schema version 1): its steps are given
+// their execution's flow and no parent step, and new steps keep theirs.
+func TestMigrationGivesOldStepsTheirFlow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flow.db")
+	ctx := t.Context()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.InTx(ctx, func(tx store.Tx) error {
+		if _, err := tx.CreateFlow(ctx, store.Flow{SID: flowSID, FriendlyName: "f", Status: store.FlowStatusPublished,
+			Definition: json.RawMessage(`{"states":[]}`), CreateTime: t0}); err != nil {
+			return err
+		}
+		if _, err := tx.CreateExecution(ctx, store.Execution{SID: execSID, FlowSID: flowSID, FlowRevision: 1,
+			ConversationSID: "CH1", Status: store.ExecutionStatusActive, CreateTime: t0}); err != nil {
+			return err
+		}
+		_, err := tx.AppendStep(ctx, store.Step{SID: stepSID, ExecutionSID: execSID, Name: "incomingConversationMessage", CreateTime: t0})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Take the database back to version 1, as an older binary left it.
+	for _, q := range []string{
+		`ALTER TABLE steps DROP COLUMN flow_sid`,
+		`ALTER TABLE steps DROP COLUMN parent_step_sid`,
+		`DELETE FROM schema_migrations WHERE version >= 2`,
+	} {
+		if _, err := s.wc.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, path)
+	got, err := s.GetStep(ctx, stepSID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FlowSID != flowSID || got.ParentStepSID != "" {
+		t.Errorf("old step after migration: flow %q, parent step %q; want %q, none", got.FlowSID, got.ParentStepSID, flowSID)
+	}
+	const (
+		subflowSID = "FW000000000000000000000000000000b2"
+		subStepSID = "FT000000000000000000000000000000b2"
+	)
+	in := store.Step{SID: subStepSID, ExecutionSID: execSID, FlowSID: subflowSID, ParentStepSID: stepSID, CreateTime: t0}
+	if _, err := s.AppendStep(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetStep(ctx, subStepSID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FlowSID != subflowSID || got.ParentStepSID != stepSID {
+		t.Errorf("new step: flow %q, parent step %q; want %q, %q", got.FlowSID, got.ParentStepSID, subflowSID, stepSID)
+	}
+}
+
 // TestTwoProcessesShareAFile opens the same file twice, as two replicas
 // would, and lets both claim timers concurrently: SQLite's file lock
 // serialises their writes and no timer is claimed twice.

@@ -10,12 +10,13 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
-const stepCols = `sid, execution_sid, sequence, name, transitioned_from, transitioned_to, type, context, create_time`
+const stepCols = `sid, execution_sid, sequence, name, transitioned_from, transitioned_to, type, context, create_time,
+	flow_sid, parent_step_sid`
 
 func scanStep(s scanner) (store.Step, error) {
 	var st store.Step
 	return st, s.Scan(&st.SID, &st.ExecutionSID, &st.Sequence, &st.Name, &st.TransitionedFrom, &st.TransitionedTo,
-		&st.Type, jsonCol{&st.Context}, timeCol{&st.CreateTime})
+		&st.Type, jsonCol{&st.Context}, timeCol{&st.CreateTime}, &st.FlowSID, &st.ParentStepSID)
 }
 
 func (q *queries) AppendStep(ctx context.Context, s store.Step) (store.Step, error) {
@@ -28,13 +29,27 @@ func (q *queries) AppendStep(ctx context.Context, s store.Step) (store.Step, err
 	if s.Sequence < 0 {
 		return store.Step{}, fmt.Errorf("step %s: sequence %d is negative: %w", s.SID, s.Sequence, store.ErrInvalidArgument)
 	}
+	if s.FlowSID != "" {
+		if err := store.CheckSID("step's flow", store.PrefixFlow, s.FlowSID); err != nil {
+			return store.Step{}, err
+		}
+	}
+	if s.ParentStepSID != "" {
+		if err := store.CheckSID("parent step", store.PrefixStep, s.ParentStepSID); err != nil {
+			return store.Step{}, err
+		}
+	}
 	created := q.stamp(s.CreateTime)
-	// RETURNING hands back the assigned sequence without a second query.
+	// RETURNING hands back the assigned sequence and flow without a second
+	// query.
 	err := q.db.QueryRowContext(ctx, `INSERT INTO steps (`+stepCols+`)
 		VALUES (?, ?, CASE WHEN ? > 0 THEN ? ELSE (SELECT coalesce(max(sequence), 0) + 1 FROM steps WHERE execution_sid = ?) END,
-		?, ?, ?, ?, ?, ?) RETURNING sequence`,
+		?, ?, ?, ?, ?, ?,
+		CASE WHEN ? != '' THEN ? ELSE coalesce((SELECT flow_sid FROM executions WHERE sid = ?), '') END, ?)
+		RETURNING sequence, flow_sid`,
 		s.SID, s.ExecutionSID, s.Sequence, s.Sequence, s.ExecutionSID,
-		s.Name, s.TransitionedFrom, s.TransitionedTo, s.Type, jsonArg(s.Context), created).Scan(&s.Sequence)
+		s.Name, s.TransitionedFrom, s.TransitionedTo, s.Type, jsonArg(s.Context), created,
+		s.FlowSID, s.FlowSID, s.ExecutionSID, s.ParentStepSID).Scan(&s.Sequence, &s.FlowSID)
 	switch {
 	case isForeignKey(err):
 		return store.Step{}, fmt.Errorf("execution %s: %w", s.ExecutionSID, store.ErrNotFound)

@@ -16,6 +16,7 @@ func testSteps(t *testing.T, s store.Store) {
 		t.Fatalf("new execution has steps: %+v", empty)
 	}
 	var want []store.Step
+	subflow := newSID(store.PrefixFlow)
 	for i, to := range []string{"check", "send", "wait", "reply", "Ended"} {
 		in := store.Step{
 			SID: newSID(store.PrefixStep), ExecutionSID: e.SID, Name: "incomingConversationMessage",
@@ -23,8 +24,15 @@ func testSteps(t *testing.T, s store.Store) {
 			Context:    json.RawMessage(`{"i":` + string(rune('0'+i)) + `}`),
 			CreateTime: t0.Add(time.Duration(i) * time.Millisecond),
 		}
+		// Steps 3 and 4 ran inside a subflow entered by step 2.
+		if i == 2 || i == 3 {
+			in.FlowSID, in.ParentStepSID = subflow, want[1].SID
+		}
 		got := must[store.Step](t)(s.AppendStep(ctxOf(t), in))
 		in.Sequence = int64(i + 1)
+		if in.FlowSID == "" {
+			in.FlowSID = e.FlowSID // the execution's flow, when none is given
+		}
 		diff(t, "appended step", in, got)
 		want = append(want, in)
 		// Another execution's steps number independently.
@@ -67,6 +75,8 @@ func testSteps(t *testing.T, s store.Store) {
 		{"sid_malformed", store.Step{SID: "FT1", ExecutionSID: e.SID}, store.ErrInvalidArgument},
 		{"context_not_json", store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID, Context: json.RawMessage(`x`)}, store.ErrInvalidArgument},
 		{"negative_sequence", store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID, Sequence: -1}, store.ErrInvalidArgument},
+		{"flow_sid_malformed", store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID, FlowSID: "FW1"}, store.ErrInvalidArgument},
+		{"parent_step_sid_malformed", store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID, ParentStepSID: e.SID}, store.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.AppendStep(ctxOf(t), tc.step)
