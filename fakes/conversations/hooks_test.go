@@ -3,6 +3,7 @@ package conversations_test
 import (
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,6 +230,103 @@ func TestConversationTimers(t *testing.T) {
 	d := mustCall(t, 201, srv, "POST", "/v1/Conversations", nil)
 	if timers, _ := d["timers"].(map[string]any); timers["date_closed"] == nil {
 		t.Fatalf("default timers not applied: %v", d["timers"])
+	}
+}
+
+// TestTimerStateUpdatedEvents checks that a state change made by a
+// conversation's timer sends onConversationStateUpdated with Reason TIMER,
+// whether FireTimers or a read applies it first, and that two timers due at
+// once send their changes in order.
+func TestTimerStateUpdatedEvents(t *testing.T) {
+	t.Parallel()
+	type change struct{ From, To, State string }
+	// A step advances the clock, then fires the timers (or reads the
+	// conversation) and expects these changes.
+	type timerStep struct {
+		advance time.Duration
+		read    bool // GET the conversation before calling FireTimers
+		want    []change
+	}
+	tests := []struct {
+		name  string
+		steps []timerStep
+	}{
+		{"one_timer_at_a_time", []timerStep{
+			{advance: 4 * time.Minute},
+			{advance: 2 * time.Minute, want: []change{{"active", "inactive", "inactive"}}},
+			{advance: 25 * time.Minute, want: []change{{"inactive", "closed", "closed"}}},
+			{advance: time.Hour},
+		}},
+		{"both_due_at_once", []timerStep{
+			{advance: 31 * time.Minute, want: []change{{"active", "inactive", "inactive"}, {"inactive", "closed", "closed"}}},
+		}},
+		{"read_first", []timerStep{
+			{advance: 6 * time.Minute, read: true, want: []change{{"active", "inactive", "inactive"}}},
+			{advance: 0},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hook := newHookReceiver(t, nil)
+			clock := newClock()
+			// The fake's own loop must not fire timers behind the test's back.
+			srv := startFake(t, conversations.Options{Clock: clock.Now, TimerInterval: time.Hour})
+			sid := str(mustCall(t, 201, srv, "POST", "/v1/Conversations", form("Timers.Inactive", "PT5M", "Timers.Closed", "PT30M"))["sid"])
+			mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Webhooks", form("Target", "webhook",
+				"Configuration.Url", hook.URL, "Configuration.Filters", "onConversationStateUpdated"))
+			seen := 0
+			for i, step := range tt.steps {
+				clock.Advance(step.advance)
+				if step.read {
+					mustCall(t, 200, srv, "GET", "/v1/Conversations/"+sid, nil)
+				}
+				wantFired := 0
+				if !step.read {
+					wantFired = len(step.want)
+				}
+				if n := srv.FireTimers(); n != wantFired {
+					t.Errorf("step %d: FireTimers made %d changes, want %d", i, n, wantFired)
+				}
+				if err := srv.WaitWebhooks(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				var got []change
+				for _, h := range hook.received()[seen:] {
+					f := h.Form
+					if f.Get("EventType") != "onConversationStateUpdated" || f.Get("Reason") != "TIMER" || f.Get("ConversationSid") != sid {
+						t.Errorf("step %d: webhook %v", i, f)
+					}
+					got = append(got, change{f.Get("StateFrom"), f.Get("StateTo"), f.Get("State")})
+				}
+				seen = len(hook.received())
+				if !slices.Equal(step.want, got) {
+					t.Errorf("step %d: state changes %+v, want %+v", i, got, step.want)
+				}
+			}
+		})
+	}
+}
+
+// TestTimersFireWithoutARead checks that a listening fake fires due timers
+// by itself, every TimerInterval.
+func TestTimersFireWithoutARead(t *testing.T) {
+	t.Parallel()
+	hook := newHookReceiver(t, nil)
+	clock := newClock()
+	srv := startFake(t, conversations.Options{Clock: clock.Now, TimerInterval: 10 * time.Millisecond})
+	sid := str(mustCall(t, 201, srv, "POST", "/v1/Conversations", form("Timers.Closed", "PT10M"))["sid"])
+	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Webhooks", form("Target", "webhook",
+		"Configuration.Url", hook.URL, "Configuration.Filters", "onConversationStateUpdated"))
+	clock.Advance(10 * time.Minute)
+	for deadline := time.Now().Add(10 * time.Second); len(hook.received()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no onConversationStateUpdated within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f := hook.received()[0].Form; f.Get("StateFrom") != "active" || f.Get("StateTo") != "closed" || f.Get("Reason") != "TIMER" {
+		t.Errorf("webhook %v", f)
 	}
 }
 

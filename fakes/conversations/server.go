@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +30,9 @@ const (
 	MaxBodyBytes = 1 << 20
 	// DefaultWebhookTimeout is Twilio's documented webhook ceiling.
 	DefaultWebhookTimeout = 5 * time.Second
+	// DefaultTimerInterval is how often due conversation timers fire; their
+	// durations are ISO 8601, in whole seconds at the finest.
+	DefaultTimerInterval = time.Second
 )
 
 // Options configures a [Server]. The zero value is usable.
@@ -57,6 +61,9 @@ type Options struct {
 	PublicBaseURL string
 	// WebhookTimeout bounds each webhook attempt; default 5 s.
 	WebhookTimeout time.Duration
+	// TimerInterval is how often a listening fake fires the conversation
+	// timers that are due by Clock (see FireTimers); default 1 s.
+	TimerInterval time.Duration
 }
 
 // Server is a running fake of the Conversations REST API.
@@ -76,6 +83,10 @@ type Server struct {
 	ln  net.Listener
 	srv *http.Server
 	url string
+
+	// stopTimers ends the loop that fires due timers; closed once.
+	stopTimers     chan struct{}
+	stopTimersOnce sync.Once
 }
 
 // NewServer starts a fake listening on opts.Listen.
@@ -130,8 +141,11 @@ func newServer(opts Options) (*Server, error) {
 	if opts.WebhookTimeout <= 0 {
 		opts.WebhookTimeout = DefaultWebhookTimeout
 	}
-	s := &Server{opts: opts, log: opts.Logger, clock: opts.Clock}
-	s.st = newState(opts.Seed, opts.AccountSid, s.now())
+	if opts.TimerInterval <= 0 {
+		opts.TimerInterval = DefaultTimerInterval
+	}
+	s := &Server{opts: opts, log: opts.Logger, clock: opts.Clock, stopTimers: make(chan struct{})}
+	s.st = s.newState()
 	s.faults.rng = newFaultRand(opts.Seed)
 	s.deliv = newDispatcher(s)
 	s.handler = s.routes()
@@ -150,6 +164,60 @@ func (s *Server) serve(ln net.Listener) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go func() { _ = s.srv.Serve(ln) }()
+	go s.fireTimersEvery(s.opts.TimerInterval)
+}
+
+// newState returns an empty state whose timers emit
+// onConversationStateUpdated.
+func (s *Server) newState() *state {
+	st := newState(s.opts.Seed, s.opts.AccountSid, s.now())
+	st.onTimer = s.emitTimerLocked
+	return st
+}
+
+// emitTimerLocked queues the onConversationStateUpdated webhooks of a state
+// change made by one of c's timers. Unlike a REST request's events, a
+// timer's need no X-Twilio-Webhook-Enabled: nothing asked for the change.
+func (s *Server) emitTimerLocked(c *conversation, from string) {
+	ev := s.conversationEvent(c, "onConversationStateUpdated", "API")
+	ev.params.Set("StateFrom", from)
+	ev.params.Set("StateTo", c.State)
+	ev.params.Set("Reason", "TIMER")
+	s.emitLocked(ev)
+}
+
+// FireTimers applies every conversation timer due by the fake's clock:
+// active conversations past their inactive timer become inactive, and
+// those past their closed timer closed, each change with its
+// onConversationStateUpdated webhook (Reason TIMER). It returns how many
+// changes this call made. A listening fake calls it every
+// Options.TimerInterval; a test that moves its Clock can call it to have
+// the webhooks sent at once. Reads apply due timers too, without waiting.
+func (s *Server) FireTimers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	// In SID order, so that a seeded fake fires the same way every run.
+	sids := slices.Sorted(maps.Keys(s.st.timed))
+	n := 0
+	for _, sid := range sids {
+		n += s.st.applyTimers(s.st.timed[sid], now)
+	}
+	return n
+}
+
+// fireTimersEvery calls FireTimers every interval until Close or Shutdown.
+func (s *Server) fireTimersEvery(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopTimers:
+			return
+		case <-t.C:
+			s.FireTimers()
+		}
+	}
 }
 
 // now is the fake's clock truncated to seconds, the resolution of the wire format.
@@ -209,6 +277,7 @@ func (s *Server) Close() error {
 			err = s.srv.Close()
 		}
 	}
+	s.stopTimersOnce.Do(func() { close(s.stopTimers) })
 	s.dispatcher().stop()
 	return err
 }
@@ -216,6 +285,7 @@ func (s *Server) Close() error {
 // Shutdown stops the server gracefully within ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
+	s.stopTimersOnce.Do(func() { close(s.stopTimers) })
 	s.dispatcher().stop()
 	return err
 }
@@ -227,7 +297,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	old := s.deliv
-	s.st = newState(s.opts.Seed, s.opts.AccountSid, s.now())
+	s.st = s.newState()
 	s.deliv = newDispatcher(s)
 	s.mu.Unlock()
 	// Stopped outside the lock: running deliveries finish without s.mu.

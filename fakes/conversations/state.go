@@ -332,6 +332,12 @@ type state struct {
 	credOrder      []string
 	pushBindings   map[string]*Binding
 	pushOrder      []string
+	// timed holds the conversations with a timer still to fire, so that
+	// firing the due ones need not visit every conversation.
+	timed map[string]*conversation
+	// onTimer is told of each state change a timer makes, in order, with
+	// the conversation already in its new state.
+	onTimer func(c *conversation, from string)
 }
 
 // newState builds the initial state: the default service and configuration.
@@ -349,6 +355,8 @@ func newState(seed uint64, accountSid string, now time.Time) *state {
 		users:         map[string]*User{},
 		credentials:   map[string]*Credential{},
 		pushBindings:  map[string]*Binding{},
+		timed:         map[string]*conversation{},
+		onTimer:       func(*conversation, string) {},
 	}
 	svc := &Service{Sid: st.newSid("IS"), AccountSid: accountSid, FriendlyName: "Default Conversations Service", DateCreated: now, DateUpdated: now}
 	st.addService(svc, now)
@@ -435,19 +443,37 @@ func (st *state) lookupConversation(svc, sidOrName string) *conversation {
 }
 
 // applyTimers moves c along active → inactive → closed when its timers have
-// fired by now. Timers are evaluated lazily, whenever the conversation is
-// touched, so a test clock drives them deterministically.
-func (st *state) applyTimers(c *conversation, now time.Time) {
-	if c.State == StateClosed {
-		return
-	}
-	if !c.DateClosed.IsZero() && !now.Before(c.DateClosed) {
-		st.setState(c, StateClosed, c.DateClosed)
-		return
-	}
-	if c.State == StateActive && !c.DateInactive.IsZero() && !now.Before(c.DateInactive) {
+// fired by now, telling onTimer of each change, and returns how many it
+// made. It runs whenever the conversation is touched, so that reads always
+// see the state the clock implies, and for every timed conversation on
+// Server.FireTimers, so that the changes' webhooks go out without a read.
+func (st *state) applyTimers(c *conversation, now time.Time) int {
+	n := 0
+	if c.State == StateActive && !c.DateInactive.IsZero() && !now.Before(c.DateInactive) &&
+		(c.DateClosed.IsZero() || c.DateInactive.Before(c.DateClosed)) {
 		c.State = StateInactive
 		c.DateUpdated = c.DateInactive
+		st.onTimer(c, StateActive)
+		n++
+	}
+	if c.State != StateClosed && !c.DateClosed.IsZero() && !now.Before(c.DateClosed) {
+		from := c.State
+		st.setState(c, StateClosed, c.DateClosed)
+		st.onTimer(c, from)
+		n++
+	}
+	st.track(c)
+	return n
+}
+
+// track keeps c in timed exactly while one of its timers can still fire.
+func (st *state) track(c *conversation) {
+	pending := c.State != StateClosed &&
+		(!c.DateClosed.IsZero() || c.State == StateActive && !c.DateInactive.IsZero())
+	if pending {
+		st.timed[c.Sid] = c
+	} else {
+		delete(st.timed, c.Sid)
 	}
 }
 
@@ -468,6 +494,7 @@ func (st *state) setState(c *conversation, to string, now time.Time) {
 	case StateActive:
 		st.restartTimers(c, now)
 	}
+	st.track(c)
 }
 
 // restartTimers recomputes the absolute timer dates from now; activity in a
@@ -480,6 +507,7 @@ func (st *state) restartTimers(c *conversation, now time.Time) {
 	if c.TimerClosed > 0 {
 		c.DateClosed = now.Add(c.TimerClosed)
 	}
+	st.track(c)
 }
 
 // bindingHolder returns the non-closed conversation holding (address, proxy), if any.
@@ -525,6 +553,7 @@ func (st *state) deleteConversation(c *conversation) {
 		delete(st.uniqueNames, uniqueKey(c.ChatServiceSid, c.UniqueName))
 	}
 	delete(st.conversations, c.Sid)
+	delete(st.timed, c.Sid)
 	st.convOrder = slices.DeleteFunc(st.convOrder, func(s string) bool { return s == c.Sid })
 }
 
