@@ -55,6 +55,19 @@ func parseRewrites(entries []string) ([]rewrite, error) {
 	return out, nil
 }
 
+// defaultHTTPClient is the client run-function and make-http-request use
+// unless Config.HTTPClient says otherwise. It has no Client.Timeout: the
+// engine's context deadline (engine.HTTPTimeout) already bounds each call,
+// the response read included, and the client would start a goroutine per
+// request to enforce a timeout of its own.
+func defaultHTTPClient() *http.Client {
+	// The default transport keeps two idle connections per host; a busy
+	// flow calls the same Functions host many times a second.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr}
+}
+
 func newHTTPDoer(client *http.Client, functionMap []string, account, token string) (*httpDoer, error) {
 	rw, err := parseRewrites(functionMap)
 	if err != nil {

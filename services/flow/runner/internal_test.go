@@ -103,6 +103,44 @@ func TestHTTPDoerRewritesAndAuth(t *testing.T) {
 	}
 }
 
+// TestDefaultHTTPClientHonoursTheContext checks that the default client,
+// which has no timeout of its own, ends a call when the context the engine
+// gives it ends: before the response, and while reading its body.
+func TestDefaultHTTPClientHonoursTheContext(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/body" {
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, "partial")
+			http.NewResponseController(w).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	d, err := newHTTPDoer(defaultHTTPClient(), nil, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range map[string]string{"before_the_response": "/headers", "reading_the_body": "/body"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			resp, err := d.Do(ctx, &engine.HTTPRequest{Method: "GET", URL: srv.URL + path})
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("GET %s: %v, want the context's deadline", path, err)
+			}
+		})
+	}
+}
+
 func TestFireTimeRoundsUp(t *testing.T) {
 	t.Parallel()
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

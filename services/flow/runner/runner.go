@@ -81,7 +81,9 @@ type Config struct {
 	Owner  string
 	Logger *slog.Logger
 	// HTTPClient serves run-function and make-http-request; default a
-	// client with an engine.HTTPTimeout timeout.
+	// client that keeps idle connections for busy hosts. The engine bounds
+	// each call, the response read included, by engine.HTTPTimeout through
+	// the request's context.
 	HTTPClient *http.Client
 	// IDs mints SIDs; default engine.RandomIDs. Executions started by an
 	// event get a SID derived from the event instead (see doc.go).
@@ -152,11 +154,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.HTTPClient == nil {
-		// The default transport keeps two idle connections per host; a
-		// busy flow calls the same Functions host many times a second.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		cfg.HTTPClient = &http.Client{Timeout: engine.HTTPTimeout, Transport: tr}
+		cfg.HTTPClient = defaultHTTPClient()
 	}
 	if cfg.IDs == nil {
 		cfg.IDs = engine.RandomIDs{}
