@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,15 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // by 32 lower-case hex digits.
 type IDGen interface {
 	NewSID(prefix string) string
+}
+
+// isSID reports whether sid is prefix followed by 32 hex digits.
+func isSID(prefix, sid string) bool {
+	if len(sid) != len(prefix)+32 || !strings.HasPrefix(sid, prefix) {
+		return false
+	}
+	_, err := hex.DecodeString(sid[len(prefix):])
+	return err == nil
 }
 
 // RandomIDs mints SIDs from crypto/rand.

@@ -39,7 +39,7 @@
 // Step: name = the event, transitioned_from/to (StepEnded when nothing is
 // connected), the widget type and a JSON snapshot of the context after the
 // widget ran; step SIDs come from the IDGen ("FT" + 32 hex), execution
-// SIDs too ("FN").
+// SIDs too ("FN") unless the Trigger names one (ExecutionSid).
 //
 // Two error channels (goflow's): a widget that fails (a send rejected, a
 // Function answering 500, a Liquid value that cannot render) records a

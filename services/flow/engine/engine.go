@@ -80,9 +80,15 @@ func (e *Engine) start(ctx context.Context, def *Definition, t *Trigger, seed fu
 	if err := e.compile(def); err != nil {
 		return nil, err
 	}
+	sid := t.ExecutionSid
+	if sid == "" {
+		sid = e.opts.IDs.NewSID("FN")
+	} else if !isSID("FN", sid) {
+		return nil, fmt.Errorf("engine: Trigger.ExecutionSid %q is not FN followed by 32 hex digits", sid)
+	}
 	now := e.opts.Clock.Now()
 	x := &Execution{
-		Sid:          e.opts.IDs.NewSID("FN"),
+		Sid:          sid,
 		FlowSid:      t.FlowSid,
 		FlowRevision: t.FlowRevision,
 		Status:       StatusActive,

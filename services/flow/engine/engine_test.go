@@ -202,6 +202,33 @@ func FuzzRead(f *testing.F) {
 // TestTriggerRefused covers triggers that cannot start an execution: a
 // call (the trigger event loads but nothing starts it here) and events
 // without their payload.
+// TestTriggerExecutionSid starts an execution under a SID the caller chose
+// (as the runner does, so that a replay names it the same): the execution,
+// flow.sid and every step carry it.
+func TestTriggerExecutionSid(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldSpec{})
+	def := readTestFlow(t, w.engine, "split-set-send.json")
+	const sid = "FN0123456789abcdef0123456789abcdef"
+	tr := (&triggerSpec{}).trigger()
+	tr.ExecutionSid = sid
+	res, err := w.engine.Start(t.Context(), def, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Execution.Sid != sid || res.Execution.Context.Flow.Sid != sid {
+		t.Errorf("execution %s, flow.sid %s; want %s", res.Execution.Sid, res.Execution.Context.Flow.Sid, sid)
+	}
+	if len(res.Steps) == 0 {
+		t.Fatal("no steps")
+	}
+	for _, s := range res.Steps {
+		if s.ExecutionSid != sid {
+			t.Errorf("step %s belongs to %s, want %s", s.Sid, s.ExecutionSid, sid)
+		}
+	}
+}
+
 func TestTriggerRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldSpec{})
@@ -215,6 +242,11 @@ func TestTriggerRefused(t *testing.T) {
 		{"conversation_without_message", Trigger{FlowSid: testFlowSid, Event: EventIncomingConversationMessage}},
 		{"message_without_parameters", Trigger{FlowSid: testFlowSid, Event: EventIncomingMessage}},
 		{"request_without_request", Trigger{FlowSid: testFlowSid, Event: EventIncomingRequest}},
+		{"malformed_execution_sid", func() Trigger {
+			tr := *(&triggerSpec{}).trigger()
+			tr.ExecutionSid = "FN123"
+			return tr
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

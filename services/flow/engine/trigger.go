@@ -22,6 +22,11 @@ type Trigger struct {
 	// FlowSid and FlowRevision identify the flow being run.
 	FlowSid      string
 	FlowRevision int
+	// ExecutionSid names the new execution ("FN" and 32 hex digits); empty
+	// mints one with Options.IDs. A caller that may have to start the same
+	// execution again, replaying an event after a crash, chooses it, so
+	// that what is keyed on it (send idempotency keys) comes out the same.
+	ExecutionSid string
 	// Event is EventIncomingConversationMessage, EventIncomingMessage or
 	// EventIncomingRequest. incomingCall loads but cannot start here, and
 	// incomingParent is the engine's own (run-subflow).

@@ -89,26 +89,13 @@ func (r *Runner) startWithSID(ctx context.Context, at *attempt, sid string, def 
 	}
 	ctx, cancel := withAttempt(ctx, at)
 	defer cancel()
-	res, err := r.startLocked(ctx, sid, def, t)
+	t.ExecutionSid = sid
+	res, err := r.eng.Start(ctx, def, t)
 	if err != nil {
 		at.records.Wait()
 		return nil, at.fail(err)
 	}
-	if res.Execution.Sid != sid {
-		// Only possible if the engine minted an execution SID somewhere
-		// else than at the start of Start; sends would then be keyed on
-		// a SID a replay cannot reproduce.
-		return nil, fmt.Errorf("runner: the engine named the execution %s, not %s", res.Execution.Sid, sid)
-	}
 	return res, nil
-}
-
-// startLocked runs engine.Start with sid parked in the SID handoff; the
-// deferred release also runs if the engine panics.
-func (r *Runner) startLocked(ctx context.Context, sid string, def *engine.Definition, t *engine.Trigger) (*engine.Result, error) {
-	done := r.ids.handoff(sid)
-	defer done()
-	return r.eng.Start(ctx, def, t)
 }
 
 // resume runs engine.Resume for at.

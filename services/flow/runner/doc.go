@@ -51,8 +51,8 @@
 // nothing and is replayed. The engine keys every send "<execution SID>/<step
 // number>", deterministic for a replay from the same stored state; the
 // runner makes the SID of an execution started by an event deterministic too
-// (derived from the event ID; engine.Trigger has no field for it, so the
-// runner hands the SID to the engine's IDGen, see ids.go), and appends the
+// (derived from the event ID and given to the engine as
+// Trigger.ExecutionSid, see ids.go), and appends the
 // cause of the attempt (event or timer, and the execution version it started
 // from) so different attempts never share keys. Before sending, the key is
 // looked up in the store. After sending, the result is recorded twice: by an

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -169,38 +168,6 @@ func TestEventExecutionSIDIsStable(t *testing.T) {
 	}
 	if err := store.CheckSID("execution", store.PrefixExecution, a); err != nil {
 		t.Error(err)
-	}
-}
-
-// TestSIDHandoffConcurrent checks that concurrent handoffs each get their
-// own SID, and that a Start that fails before minting gives the lock back.
-func TestSIDHandoffConcurrent(t *testing.T) {
-	t.Parallel()
-	g := &sidHandoff{base: engine.RandomIDs{}}
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			want := eventExecutionSID("FW00000000000000000000000000000001", int64(i))
-			done := g.handoff(want)
-			if i%5 == 0 {
-				done() // failed before minting
-				return
-			}
-			if step := g.NewSID("FT"); step == want {
-				t.Error("a step got the parked SID")
-			}
-			got := g.NewSID("FN")
-			done()
-			if got != want {
-				t.Errorf("minted %s, want %s", got, want)
-			}
-		}()
-	}
-	wg.Wait()
-	if g.NewSID("FN") == "" || g.parked != nil {
-		t.Error("handoff state left behind")
 	}
 }
 

@@ -114,8 +114,6 @@ type Runner struct {
 	log    *slog.Logger
 	now    func() time.Time
 	eng    *engine.Engine
-	public *engine.Engine // Engine's, see New
-	ids    *sidHandoff
 	twilio *twilio.RestClient
 	defs   *defCache
 	subs   *hub
@@ -177,7 +175,6 @@ func New(cfg Config) (*Runner, error) {
 		st:      cfg.Store,
 		log:     cfg.Logger,
 		now:     cfg.Clock,
-		ids:     &sidHandoff{base: cfg.IDs},
 		defs:    newDefCache(),
 		subs:    newHub(),
 		workers: map[string]*worker{},
@@ -199,19 +196,12 @@ func New(cfg Config) (*Runner, error) {
 	}
 	opts := engine.Options{
 		Clock:     engine.ClockFunc(cfg.Clock),
-		IDs:       r.ids,
+		IDs:       cfg.IDs,
 		Messenger: &onceMessenger{r: r, next: messenger},
 		HTTP:      doer,
 		Subflows:  &subflowResolver{st: cfg.Store, defs: r.defs},
 	}
 	if r.eng, err = engine.New(opts); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	// The engine handed out by Engine mints SIDs without the handoff, so
-	// a caller starting executions on it could never take a SID parked for
-	// the runner's own Start.
-	opts.IDs = cfg.IDs
-	if r.public, err = engine.New(opts); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	return r, nil
@@ -230,7 +220,7 @@ func defaultOwner() string {
 // Engine returns an engine with the runner's options (subflows resolved
 // from the store), for reading and validating definitions. Executions
 // started on it directly are not persisted.
-func (r *Runner) Engine() *engine.Engine { return r.public }
+func (r *Runner) Engine() *engine.Engine { return r.eng }
 
 // Owner is the replica identity used for leases and timer claims.
 func (r *Runner) Owner() string { return r.cfg.Owner }
@@ -343,7 +333,7 @@ func (r *Runner) CreateExecution(ctx context.Context, flowSid, to, from string, 
 		cause: causeREST,
 		row:   store.Execution{FlowSID: flowSid, FlowRevision: rev, ContactChannelAddress: to},
 	}
-	sid := r.ids.base.NewSID(store.PrefixExecution)
+	sid := r.cfg.IDs.NewSID(store.PrefixExecution)
 	res, err := r.startWithSID(ctx, at, sid, def, &engine.Trigger{
 		FlowSid:      flowSid,
 		FlowRevision: rev,
