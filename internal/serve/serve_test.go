@@ -208,10 +208,10 @@ func h2cClient(t testing.TB) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-func http1Client(t *testing.T) *http.Client {
-	t.Helper()
+func http1Client(tb testing.TB) *http.Client {
+	tb.Helper()
 	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
+	tb.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
 
@@ -616,7 +616,7 @@ func TestServer_readTimeoutEndsWithTheBody(t *testing.T) {
 		c.WriteTimeout = time.Second
 	})
 	clients := map[string]func(testing.TB) *http.Client{
-		"http1": func(tb testing.TB) *http.Client { return http1Client(tb.(*testing.T)) },
+		"http1": http1Client,
 		"h2c":   h2cClient,
 	}
 	for name, client := range clients {
