@@ -127,6 +127,17 @@ func (s *Server) conversationEvent(c *conversation, name, source string) event {
 	return event{name: name, svc: c.ChatServiceSid, convSid: c.Sid, params: conversationEventParams(c, name, source)}
 }
 
+// stateUpdatedEvent is the onConversationStateUpdated event of c, which has
+// just left state from for the given reason (API or TIMER). Its Source is
+// API either way: Twilio documents no other source for it.
+func (s *Server) stateUpdatedEvent(c *conversation, from, reason string) event {
+	ev := s.conversationEvent(c, "onConversationStateUpdated", "API")
+	ev.params.Set("StateFrom", from)
+	ev.params.Set("StateTo", c.State)
+	ev.params.Set("Reason", reason)
+	return ev
+}
+
 func createConversation(s *Server, c *call) error {
 	p := readConversationParams(c.form)
 	if err := c.formErr(); err != nil {
@@ -293,11 +304,7 @@ func updateConversation(s *Server, c *call) error {
 	if c.webhooksEnabled() {
 		s.emitLocked(s.conversationEvent(conv, "onConversationUpdated", "API"))
 		if from != conv.State {
-			ev := s.conversationEvent(conv, "onConversationStateUpdated", "API")
-			ev.params.Set("StateFrom", from)
-			ev.params.Set("StateTo", conv.State)
-			ev.params.Set("Reason", "API")
-			s.emitLocked(ev)
+			s.emitLocked(s.stateUpdatedEvent(conv, from, "API"))
 		}
 	}
 	return c.ok(c.renderConversation(&conv.Conversation))

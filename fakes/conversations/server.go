@@ -179,11 +179,7 @@ func (s *Server) newState() *state {
 // change made by one of c's timers. Unlike a REST request's events, a
 // timer's need no X-Twilio-Webhook-Enabled: nothing asked for the change.
 func (s *Server) emitTimerLocked(c *conversation, from string) {
-	ev := s.conversationEvent(c, "onConversationStateUpdated", "API")
-	ev.params.Set("StateFrom", from)
-	ev.params.Set("StateTo", c.State)
-	ev.params.Set("Reason", "TIMER")
-	s.emitLocked(ev)
+	s.emitLocked(s.stateUpdatedEvent(c, from, "TIMER"))
 }
 
 // FireTimers applies every conversation timer due by the fake's clock:
