@@ -614,16 +614,13 @@ func (s *server) addSupportAgent(ctx context.Context, conv, pool string) (*parti
 // conversation took it since the load was read) sends it to the next one.
 // With no number left it returns a nil response and the reason.
 func (s *server) addAgentThrough(ctx context.Context, conv string, a roster.Agent, load agentLoad) (*participantv1.AddSupportAgentResponse, string, error) {
-	proxies := a.Proxies()
+	proxies := s.proxiesOf(a)
 	if len(proxies) == 0 {
-		if s.defaultProxy == "" {
-			// The roster allows an agent without a proxy only for a
-			// service with a default; skip the agent rather than fail
-			// every request until the roster is fixed.
-			s.log.Error("support agent has no proxy address and the service has no default; skipping", "agent", a.Name)
-			return nil, "no proxy address configured", nil
-		}
-		proxies = []string{s.defaultProxy}
+		// The roster allows an agent without a proxy only for a service
+		// with a default; skip the agent rather than fail every request
+		// until the roster is fixed.
+		s.log.Error("support agent has no proxy address and the service has no default; skipping", "agent", a.Name)
+		return nil, "no proxy address configured", nil
 	}
 	var held []string
 	for _, proxy := range proxies {
@@ -849,19 +846,28 @@ func toParticipant(p *twconv.ConversationsV1ConversationParticipant) *participan
 	return out
 }
 
-// toAgent converts a roster agent: its numbers are the roster's, or the
-// service's default proxy address, and proxy_address is the first.
+// proxiesOf returns the numbers agent a is reached through: the roster's,
+// or else the service's default proxy address; none when neither is set.
+func (s *server) proxiesOf(a roster.Agent) []string {
+	if proxies := a.Proxies(); len(proxies) > 0 {
+		return proxies
+	}
+	if s.defaultProxy != "" {
+		return []string{s.defaultProxy}
+	}
+	return nil
+}
+
+// toAgent converts a roster agent: its numbers are proxiesOf's, and
+// proxy_address is the first.
 func (s *server) toAgent(a roster.Agent, load int) *participantv1.Agent {
 	out := &participantv1.Agent{
 		Name:           a.Name,
 		Address:        a.Address,
-		ProxyAddresses: a.Proxies(),
+		ProxyAddresses: s.proxiesOf(a),
 		Capacity:       int32(a.Capacity),
 		Pools:          a.Pools,
 		Load:           int32(load),
-	}
-	if len(out.ProxyAddresses) == 0 && s.defaultProxy != "" {
-		out.ProxyAddresses = []string{s.defaultProxy}
 	}
 	if len(out.ProxyAddresses) > 0 {
 		out.ProxyAddress = out.ProxyAddresses[0]
