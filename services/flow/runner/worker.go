@@ -63,8 +63,8 @@ func (r *Runner) kick(conversationSid string, leased bool) {
 	}()
 }
 
-// takeLease takes the conversation's lease for this replica in tx, and
-// reports false when another replica holds it.
+// takeLease takes the conversation's lease for this replica in tx (or
+// directly in the store), and reports false when another replica holds it.
 func (r *Runner) takeLease(ctx context.Context, tx store.Tx, conv string) (bool, error) {
 	_, err := tx.AcquireLease(ctx, conversationLease(conv), r.cfg.Owner, r.now(), r.cfg.LeaseTTL)
 	var held *store.LeaseHeldError
@@ -128,11 +128,11 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	leased := w.leased
 	w.leased = false
 	if !leased {
-		if _, err := r.st.AcquireLease(ctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
-			var held *store.LeaseHeldError
-			if !errors.As(err, &held) && ctx.Err() == nil {
-				r.log.Warn("taking a conversation's lease", "conversation_sid", conv, "err", err)
-			}
+		ok, err := r.takeLease(ctx, r.st, conv)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("taking a conversation's lease", "conversation_sid", conv, "err", err)
+		}
+		if !ok {
 			// Another replica works on it (it sees new events in the
 			// store), or the store failed: the rescan loop comes back to
 			// it.
