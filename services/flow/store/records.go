@@ -251,6 +251,10 @@ type Lease struct {
 	Name       string
 	Owner      string
 	ExpireTime time.Time
+	// TakenFrom is set by AcquireLease when it took over another owner's
+	// expired lease: that owner may have died half-way through the work
+	// the lease guards, and the new owner cannot know how far it got.
+	TakenFrom string
 }
 
 // Timer kinds the service schedules. The store keeps any non-empty kind.
@@ -273,7 +277,10 @@ type Timer struct {
 	// zero while unclaimed.
 	ClaimOwner      string
 	ClaimExpireTime time.Time
-	CreateTime      time.Time
+	// Claims counts the claims on the timer, the current one included;
+	// more than one means an earlier claimer may have fired it half-way.
+	Claims     int
+	CreateTime time.Time
 }
 
 // ClaimTimersParams asks for due timers.

@@ -97,8 +97,10 @@ type Tx interface {
 	DeleteDoneEvents(ctx context.Context, receivedBefore time.Time) (int, error)
 
 	// AcquireLease takes the named lease for owner until now+ttl: when it is
-	// free, expired, or already the owner's (then it is extended).
-	// *LeaseHeldError (ErrConflict) when another owner holds it.
+	// free, expired, or already the owner's (then it is extended). The
+	// lease's TakenFrom names the previous owner when an expired lease of
+	// another owner was taken over. *LeaseHeldError (ErrConflict) when
+	// another owner holds it.
 	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (Lease, error)
 	// RenewLease extends owner's lease to now+ttl. *LeaseHeldError when
 	// another owner holds it (it expired and was taken over); ErrNotFound
@@ -107,6 +109,30 @@ type Tx interface {
 	// ReleaseLease gives up owner's lease. Releasing a lease that does not
 	// exist is not an error; *LeaseHeldError when another owner holds it.
 	ReleaseLease(ctx context.Context, name, owner string) error
+	// RenewLeases extends, in one statement, those of owner's leases among
+	// names to now+ttl (a replica's heartbeat) and returns the names it
+	// extended, in no particular order. A name missing from the result is
+	// no longer owner's: released, or expired and taken over. An expired
+	// lease nobody took over is still owner's to renew, as with RenewLease.
+	RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error)
+	// ExpireLeases ends every lease and timer claim of owner at now, and
+	// keeps their records, so whoever takes one next learns that it takes
+	// over from owner (Lease.TakenFrom, Timer.Claims). A replica that stops
+	// hands its work back this way, without making the others wait for
+	// its leases to run out. It returns how many leases and claims it
+	// ended.
+	ExpireLeases(ctx context.Context, owner string, now time.Time) (int, error)
+	// OrphanedConversations lists the conversations with pending events
+	// whose lease, named leasePrefix followed by the conversation SID, is
+	// free or expired at now: the queues no live replica works on. The one
+	// with the oldest pending event comes first; limit 0 means 100.
+	OrphanedConversations(ctx context.Context, leasePrefix string, now time.Time, limit int) ([]string, error)
+	// Notify announces to the replicas listening through [Listener], once
+	// the transaction commits (never when it rolls back), that the
+	// conversation has work no replica may be doing, or for an empty
+	// conversationSID that timers were handed back. Stores without push
+	// (SQLite) do nothing: their replicas find such work by polling.
+	Notify(ctx context.Context, conversationSID string) error
 
 	// ScheduleTimer stores t, replacing the execution's timer of the same
 	// kind (and dropping any claim on it), and returns it with its ID.
@@ -119,6 +145,11 @@ type Tx interface {
 	// unclaimed or whose claim expired, earliest first. Two concurrent
 	// claimers never receive the same timer while a claim lasts.
 	ClaimDueTimers(ctx context.Context, p ClaimTimersParams) ([]Timer, error)
+	// ExtendTimerClaims extends owner's claims on the timers with the given
+	// IDs to now+ttl and returns the IDs it extended, in no particular
+	// order. A missing ID is no longer owner's: deleted, replaced, or
+	// claimed by another owner after owner's claim expired.
+	ExtendTimerClaims(ctx context.Context, owner string, ids []int64, now time.Time, ttl time.Duration) ([]int64, error)
 	// DeleteTimer deletes a timer after it fired. owner must be the current
 	// claimer (ErrConflict otherwise: the claim expired and another owner
 	// took it); ErrNotFound when it is gone (cancelled or replaced).
@@ -147,4 +178,15 @@ type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Listener is implemented by stores that push [Tx.Notify] announcements to
+// every replica (PostgreSQL, with LISTEN/NOTIFY).
+type Listener interface {
+	// Listen calls fn with the conversation SID of every announcement any
+	// replica commits ("" when timers were handed back) until ctx ends,
+	// and then returns ctx's error. It reconnects after failures;
+	// announcements made while it is not connected are lost, so listeners
+	// poll as well.
+	Listen(ctx context.Context, fn func(conversationSID string)) error
 }

@@ -155,6 +155,23 @@ func (q *queries) PendingConversations(ctx context.Context, limit int) ([]string
 	return out, nil
 }
 
+func (q *queries) OrphanedConversations(ctx context.Context, leasePrefix string, now time.Time, limit int) ([]string, error) {
+	if limit < 0 || now.IsZero() {
+		return nil, fmt.Errorf("orphaned conversations: need a time and a non-negative limit: %w", store.ErrInvalidArgument)
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	rows, err := q.db.QueryContext(ctx, `SELECT e.conversation_sid FROM events e
+		LEFT JOIN leases l ON l.name = ? || e.conversation_sid
+		WHERE e.status = 'pending' AND (l.name IS NULL OR l.expire_time <= ?)
+		GROUP BY e.conversation_sid ORDER BY min(e.id) LIMIT ?`, leasePrefix, store.TimeToMicros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list orphaned conversations: %w", err)
+	}
+	return collect(rows, func(c *string) []any { return []any{c} }, "list orphaned conversations")
+}
+
 func (q *queries) DeleteDoneEvents(ctx context.Context, receivedBefore time.Time) (int, error) {
 	res, err := q.db.ExecContext(ctx, `DELETE FROM events WHERE status = 'done' AND receive_time < ?`,
 		store.TimeToMicros(receivedBefore))

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,12 +32,15 @@ func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time
 	// One statement, so acquiring is atomic on any backend with upserts: the
 	// row is taken over only if it is ours or expired, otherwise nothing is
 	// returned.
+	// taken_from is set from the row as it was (SET expressions read the
+	// old values), so it names the previous owner of a lease taken over.
 	var l store.Lease
-	err := q.db.QueryRowContext(ctx, `INSERT INTO leases (name, owner, expire_time) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expire_time = excluded.expire_time
+	err := q.db.QueryRowContext(ctx, `INSERT INTO leases (name, owner, expire_time, taken_from) VALUES (?, ?, ?, '')
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expire_time = excluded.expire_time,
+			taken_from = CASE WHEN leases.owner = excluded.owner THEN '' ELSE leases.owner END
 		WHERE leases.owner = excluded.owner OR leases.expire_time <= ?
-		RETURNING name, owner, expire_time`, name, owner, expire, store.TimeToMicros(now)).
-		Scan(&l.Name, &l.Owner, timeCol{&l.ExpireTime})
+		RETURNING name, owner, expire_time, taken_from`, name, owner, expire, store.TimeToMicros(now)).
+		Scan(&l.Name, &l.Owner, timeCol{&l.ExpireTime}, &l.TakenFrom)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Lease{}, q.leaseHeld(ctx, name)
 	}
@@ -94,4 +98,70 @@ func (q *queries) ReleaseLease(ctx context.Context, name, owner string) error {
 		}
 	}
 	return nil
+}
+
+func (q *queries) RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error) {
+	if err := checkLease("(heartbeat)", owner, now, ttl); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(names)
+	if err != nil {
+		return nil, fmt.Errorf("renew leases of %q: %w", owner, err)
+	}
+	// One statement whatever the number of leases: the names travel as one
+	// JSON array, which json_each unpacks.
+	rows, err := q.db.QueryContext(ctx, `UPDATE leases SET expire_time = ?
+		WHERE owner = ? AND name IN (SELECT value FROM json_each(?)) RETURNING name`,
+		store.TimeToMicros(now.Add(ttl)), owner, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("renew leases of %q: %w", owner, err)
+	}
+	return collect(rows, func(name *string) []any { return []any{name} }, "renew leases of "+owner)
+}
+
+func (q *queries) ExpireLeases(ctx context.Context, owner string, now time.Time) (int, error) {
+	if owner == "" || now.IsZero() {
+		return 0, fmt.Errorf("expire leases: need an owner and a time: %w", store.ErrInvalidArgument)
+	}
+	at := store.TimeToMicros(now)
+	leases, err := q.db.ExecContext(ctx, `UPDATE leases SET expire_time = ? WHERE owner = ? AND expire_time > ?`, at, owner, at)
+	if err != nil {
+		return 0, fmt.Errorf("expire leases of %q: %w", owner, err)
+	}
+	timers, err := q.db.ExecContext(ctx, `UPDATE timers SET claim_expire_time = ? WHERE claim_owner = ? AND claim_expire_time > ?`, at, owner, at)
+	if err != nil {
+		return 0, fmt.Errorf("expire timer claims of %q: %w", owner, err)
+	}
+	nl, err := leases.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	nt, err := timers.RowsAffected()
+	return int(nl + nt), err
+}
+
+// Notify implements [store.Tx]: SQLite cannot push to other processes, so
+// replicas on one file learn of handed-back work by polling
+// (OrphanedConversations, ClaimDueTimers).
+func (q *queries) Notify(ctx context.Context, conversationSID string) error { return nil }
+
+// collect scans every row of rows with the destinations dest gives for a
+// new value, and closes rows.
+func collect[T any](rows *sql.Rows, dest func(*T) []any, what string) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(dest(&v)...); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }

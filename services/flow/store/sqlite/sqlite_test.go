@@ -259,7 +259,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	pending, err := s.PendingConversations(ctx, 0)
 	check("pending conversations", []string{"CH1"}, pending, err)
 	claimed, err := s.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: t0.Add(time.Hour), Owner: "replica-2", LeaseDuration: time.Minute})
-	timer.ClaimOwner, timer.ClaimExpireTime = "replica-2", t0.Add(time.Hour+time.Minute)
+	timer.ClaimOwner, timer.ClaimExpireTime, timer.Claims = "replica-2", t0.Add(time.Hour+time.Minute), 1
 	check("timer", []store.Timer{timer}, claimed, err)
 	_, err = s.AcquireLease(ctx, "conversation:CH1", "replica-2", t0.Add(time.Minute), time.Hour)
 	var held *store.LeaseHeldError
@@ -295,6 +295,10 @@ func TestMigrationGivesOldStepsTheirFlow(t *testing.T) {
 	}
 	// Take the database back to version 1, as an older binary left it.
 	for _, q := range []string{
+		`DROP INDEX leases_owner`,
+		`DROP INDEX timers_claim_owner`,
+		`ALTER TABLE leases DROP COLUMN taken_from`,
+		`ALTER TABLE timers DROP COLUMN claims`,
 		`ALTER TABLE steps DROP COLUMN flow_sid`,
 		`ALTER TABLE steps DROP COLUMN parent_step_sid`,
 		`DELETE FROM schema_migrations WHERE version >= 2`,

@@ -169,6 +169,29 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	return err
 }
 
+// RenewLeases implements [store.Tx].
+func (s *Store) RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error) {
+	return write(ctx, s, func(q *queries) ([]string, error) { return q.RenewLeases(ctx, owner, names, now, ttl) })
+}
+
+// ExpireLeases implements [store.Tx].
+func (s *Store) ExpireLeases(ctx context.Context, owner string, now time.Time) (int, error) {
+	return write(ctx, s, func(q *queries) (int, error) { return q.ExpireLeases(ctx, owner, now) })
+}
+
+// OrphanedConversations implements [store.Tx].
+func (s *Store) OrphanedConversations(ctx context.Context, leasePrefix string, now time.Time, limit int) ([]string, error) {
+	return s.reader.OrphanedConversations(ctx, leasePrefix, now, limit)
+}
+
+// Notify implements [store.Tx]; see queries.Notify.
+func (s *Store) Notify(ctx context.Context, conversationSID string) error { return nil }
+
+// ExtendTimerClaims implements [store.Tx].
+func (s *Store) ExtendTimerClaims(ctx context.Context, owner string, ids []int64, now time.Time, ttl time.Duration) ([]int64, error) {
+	return write(ctx, s, func(q *queries) ([]int64, error) { return q.ExtendTimerClaims(ctx, owner, ids, now, ttl) })
+}
+
 // ScheduleTimer implements [store.Tx].
 func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, error) {
 	return write(ctx, s, func(q *queries) (store.Timer, error) { return q.ScheduleTimer(ctx, t) })

@@ -2,18 +2,20 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
-const timerCols = `id, execution_sid, kind, fire_time, payload, claim_owner, claim_expire_time, create_time`
+const timerCols = `id, execution_sid, kind, fire_time, payload, claim_owner, claim_expire_time, claims, create_time`
 
 func scanTimer(s scanner) (store.Timer, error) {
 	var t store.Timer
 	return t, s.Scan(&t.ID, &t.ExecutionSID, &t.Kind, timeCol{&t.FireTime}, jsonCol{&t.Payload}, &t.ClaimOwner,
-		timeCol{&t.ClaimExpireTime}, timeCol{&t.CreateTime})
+		timeCol{&t.ClaimExpireTime}, &t.Claims, timeCol{&t.CreateTime})
 }
 
 func (q *queries) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, error) {
@@ -44,7 +46,7 @@ func (q *queries) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer
 	}
 	t.FireTime = store.Normalize(t.FireTime)
 	t.Payload = nilIfEmpty(t.Payload)
-	t.ClaimOwner, t.ClaimExpireTime = "", store.MicrosToTime(0)
+	t.ClaimOwner, t.ClaimExpireTime, t.Claims = "", store.MicrosToTime(0), 0
 	t.CreateTime = store.MicrosToTime(created)
 	return t, nil
 }
@@ -67,8 +69,8 @@ func (q *queries) ClaimDueTimers(ctx context.Context, p store.ClaimTimersParams)
 	}
 	now := store.TimeToMicros(p.Now)
 	// One statement: selecting and claiming cannot interleave with another
-	// claimer. (PostgreSQL would add FOR UPDATE SKIP LOCKED to the subquery.)
-	rows, err := q.db.QueryContext(ctx, `UPDATE timers SET claim_owner = ?, claim_expire_time = ?
+	// claimer.
+	rows, err := q.db.QueryContext(ctx, `UPDATE timers SET claim_owner = ?, claim_expire_time = ?, claims = claims + 1
 		WHERE id IN (SELECT id FROM timers WHERE fire_time <= ? AND (claim_owner = '' OR claim_expire_time <= ?)
 			ORDER BY fire_time, id LIMIT ?)
 		RETURNING `+timerCols, p.Owner, store.TimeToMicros(p.Now.Add(p.LeaseDuration)), now, now, p.Limit)
@@ -95,6 +97,26 @@ func (q *queries) ClaimDueTimers(ctx context.Context, p store.ClaimTimersParams)
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+func (q *queries) ExtendTimerClaims(ctx context.Context, owner string, ids []int64, now time.Time, ttl time.Duration) ([]int64, error) {
+	if owner == "" || now.IsZero() || ttl <= 0 {
+		return nil, fmt.Errorf("extend timer claims: need an owner, a time and a positive ttl: %w", store.ErrInvalidArgument)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("extend timer claims of %q: %w", owner, err)
+	}
+	rows, err := q.db.QueryContext(ctx, `UPDATE timers SET claim_expire_time = ?
+		WHERE claim_owner = ? AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
+		store.TimeToMicros(now.Add(ttl)), owner, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("extend timer claims of %q: %w", owner, err)
+	}
+	return collect(rows, func(id *int64) []any { return []any{id} }, "extend timer claims of "+owner)
 }
 
 func (q *queries) DeleteTimer(ctx context.Context, id int64, owner string) error {

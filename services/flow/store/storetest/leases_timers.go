@@ -44,15 +44,19 @@ func testLeaseLifecycle(t *testing.T, s store.Store) {
 	diff(t, "renewed lease", t0.Add(50*time.Second), l.ExpireTime)
 	// Expired: b takes over, a can neither renew nor release it.
 	l = must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "b", t0.Add(50*time.Second), ttl))
-	diff(t, "taken-over lease", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(80 * time.Second)}, l)
+	diff(t, "taken-over lease", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(80 * time.Second), TakenFrom: "a"}, l)
 	_, err = s.RenewLease(ctxOf(t), name, "a", t0.Add(51*time.Second), ttl)
 	held(t, err, "b")
 	held(t, s.ReleaseLease(ctxOf(t), name, "a"), "b")
-	// Released: free at once for anyone.
+	// The new owner extending it took nothing over.
+	l = must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "b", t0.Add(51*time.Second), ttl))
+	diff(t, "extended taken-over lease", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(81 * time.Second)}, l)
+	// Released: free at once for anyone, and nothing is taken over.
 	if err := s.ReleaseLease(ctxOf(t), name, "b"); err != nil {
 		t.Fatal(err)
 	}
-	must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "c", t0.Add(52*time.Second), ttl))
+	l = must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "c", t0.Add(52*time.Second), ttl))
+	diff(t, "lease after release", store.Lease{Name: name, Owner: "c", ExpireTime: t0.Add(82 * time.Second)}, l)
 	// Leases are independent by name.
 	must[store.Lease](t)(s.AcquireLease(ctxOf(t), "conversation:CH2", "a", t0, ttl))
 
@@ -130,7 +134,7 @@ func testTimers(t *testing.T, s store.Store) {
 	}
 	got := claim("a", t0.Add(2*time.Second), 0) // due: life (1s), wait (2s, inclusive)
 	diff(t, "claimed, earliest first", []int64{life.ID, wait.ID}, ids(got))
-	if got[1].ClaimOwner != "a" || !got[1].ClaimExpireTime.Equal(t0.Add(2*time.Second+time.Minute)) || string(got[1].Payload) != `{"widget":"ask"}` {
+	if got[1].ClaimOwner != "a" || !got[1].ClaimExpireTime.Equal(t0.Add(2*time.Second+time.Minute)) || string(got[1].Payload) != `{"widget":"ask"}` || got[1].Claims != 1 {
 		t.Errorf("claimed timer = %+v", got[1])
 	}
 	// Claimed timers are not handed to anyone else while the claim lasts.
@@ -144,7 +148,11 @@ func testTimers(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	wantErr(t, s.DeleteTimer(ctxOf(t), wait.ID, "a"), store.ErrNotFound)
-	diff(t, "re-claim after expiry", []int64{life.ID}, ids(claim("b", t0.Add(2*time.Second+time.Minute), 0)))
+	reclaimed := claim("b", t0.Add(2*time.Second+time.Minute), 0)
+	diff(t, "re-claim after expiry", []int64{life.ID}, ids(reclaimed))
+	if reclaimed[0].Claims != 2 {
+		t.Errorf("re-claimed timer has %d claims, want 2 (b takes over a's)", reclaimed[0].Claims)
+	}
 	wantErr(t, s.DeleteTimer(ctxOf(t), life.ID, "a"), store.ErrConflict)
 	if err := s.DeleteTimer(ctxOf(t), life.ID, "b"); err != nil {
 		t.Fatal(err)
@@ -153,8 +161,8 @@ func testTimers(t *testing.T, s store.Store) {
 	// Scheduling the same kind again replaces the timer (new ID, claim
 	// dropped): whoever fires the old one finds it gone.
 	re := must[store.Timer](t)(s.ScheduleTimer(ctxOf(t), store.Timer{ExecutionSID: e2.SID, Kind: store.TimerKindWaitTimeout, FireTime: t0.Add(time.Hour)}))
-	if re.ID == late.ID {
-		t.Error("replacement kept the old ID")
+	if re.ID == late.ID || re.Claims != 0 || re.ClaimOwner != "" {
+		t.Errorf("replacement %+v kept the old ID or claim", re)
 	}
 	wantErr(t, s.DeleteTimer(ctxOf(t), late.ID, "b"), store.ErrNotFound)
 	diff(t, "replacement fires on its own time", []int64{re.ID}, ids(claim("c", t0.Add(time.Hour), 0)))

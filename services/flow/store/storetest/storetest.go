@@ -7,8 +7,9 @@
 //
 // and the suite checks the behaviour the store package documents: paging,
 // uniqueness of active executions, optimistic concurrency, idempotent event
-// recording, per-conversation order, lease exclusivity, timer claims by
-// concurrent owners and transactions. The factory must return an empty store
+// recording, per-conversation order, lease exclusivity and takeover, timer
+// claims by concurrent owners, heartbeats and hand-backs, announcements, and
+// transactions. The factory must return an empty store
 // and close it with tb.Cleanup.
 package storetest
 
@@ -59,6 +60,12 @@ func Run(t *testing.T, newStore Factory) {
 		{"lease_exclusive_concurrent", testLeaseConcurrent},
 		{"timer_schedule_claim_delete", testTimers},
 		{"timer_claim_two_owners_concurrent", testTimerClaimConcurrent},
+		{"lease_renew_many", testLeaseRenewMany},
+		{"lease_takeover_concurrent", testLeaseTakeoverConcurrent},
+		{"lease_expire_owner", testExpireLeases},
+		{"conversations_orphaned", testOrphanedConversations},
+		{"timer_extend_claims", testTimerExtendClaims},
+		{"notify", testNotify},
 		{"send_record_get", testSends},
 		{"tx_commit_rollback", testTx},
 		{"tx_engine_step", testTxEngineStep},
