@@ -123,6 +123,8 @@ type recordedRequest struct {
 	Body        string `json:"body,omitempty"`
 	TwilioAuth  bool   `json:"twilio_auth,omitempty"`
 	FunctionSid string `json:"function_sid,omitempty"`
+	// IdempotencyKey is the call's key, "<execution SID>/<step number>".
+	IdempotencyKey string `json:"idempotency_key"`
 	// DeadlineSeconds is how far away the context's deadline was, rounded:
 	// it shows the engine applied HTTPTimeout.
 	DeadlineSeconds int `json:"deadline_seconds"`
@@ -140,7 +142,7 @@ type fakeHTTP struct {
 func (h *fakeHTTP) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	rec := recordedRequest{Widget: req.Widget, Method: req.Method, URL: req.URL, Body: string(req.Body), TwilioAuth: req.TwilioAuth, FunctionSid: req.FunctionSid}
+	rec := recordedRequest{Widget: req.Widget, Method: req.Method, URL: req.URL, Body: string(req.Body), TwilioAuth: req.TwilioAuth, FunctionSid: req.FunctionSid, IdempotencyKey: req.IdempotencyKey}
 	if ct := req.Header["Content-Type"]; len(ct) > 0 {
 		rec.ContentType = ct[0]
 	}

@@ -81,7 +81,7 @@ func (w *makeHTTPRequest) run(r *run, s *State) outcome {
 	if w.AddTwilioAuth && !twilioHost(u.Hostname()) {
 		return fail("add_twilio_auth is set but %s is not a Twilio host: the request was not sent", u.Hostname())
 	}
-	req := &HTTPRequest{Method: "GET", Widget: s.Name, TwilioAuth: w.AddTwilioAuth}
+	req := &HTTPRequest{Method: "GET", Widget: s.Name, TwilioAuth: w.AddTwilioAuth, IdempotencyKey: r.idempotencyKey()}
 	if strings.EqualFold(strings.TrimSpace(w.Method), "POST") {
 		req.Method = "POST"
 		ct := w.ContentType

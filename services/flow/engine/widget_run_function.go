@@ -59,8 +59,9 @@ func (w *runFunction) run(r *run, s *State) outcome {
 		URL:         target,
 		Header:      header("Content-Type", "application/x-www-form-urlencoded"),
 		Body:        []byte(form.Encode()),
-		Widget:      s.Name,
-		FunctionSid: w.FunctionSid,
+		Widget:         s.Name,
+		FunctionSid:    w.FunctionSid,
+		IdempotencyKey: r.idempotencyKey(),
 	}
 	a, serr, fault := r.call(req, CodeFunctionError)
 	if fault != nil {

@@ -19,18 +19,35 @@
 // the lease, so a replica that lost its lease cannot commit). An event
 // stays at the head of its queue until that commit, so events of a
 // conversation are processed strictly in arrival order and a crash retries
-// the event that was running. On Start, and every few seconds, the runner
-// looks for conversations with pending events and no worker (after a
-// restart, or a replica that died and whose lease expired).
+// the event that was running.
 //
 // The lease costs no transaction of its own on the way: the transaction
 // that records an event takes it for the recording replica when it is free
 // (a worker started for that event begins at once), and the commit of the
 // event that leaves the queue empty gives it back. An event recorded by
 // another replica while this one holds the lease is seen by that commit's
-// look at the queue, so the holder goes on with it. A replica that dies
-// holding a lease leaves its conversations waiting until the lease expires
-// (Config.LeaseTTL).
+// look at the queue, so the holder goes on with it (and a store that pushes
+// announcements wakes a lingering holder at once).
+//
+// # Replicas and takeover
+//
+// Leases and timer claims last Config.LeaseTTL (5 s by default) and one
+// heartbeat transaction per replica renews all of them every fifth of it
+// (leases.go). A replica that dies leaves its conversations and timers for
+// at most one TTL: every Config.RescanInterval (1 s) each replica asks the
+// store for queues with pending events and no live lease
+// (store.OrphanedConversations) and takes them over, and timer claims
+// expire into a new claim. A replica works on a conversation only while its
+// lease is certainly its own: a send is refused, and bounded in time, past
+// the last renewal plus the TTL less a fifth, and a heartbeat that finds a
+// lease gone stops its worker.
+//
+// Once Start's context ends the runner drains: workers finish the event in
+// hand and stop, timers in progress fire (for up to Config.DrainTimeout),
+// and every lease and claim left is handed back at once
+// (store.ExpireLeases), so other replicas take the work without waiting
+// for a TTL; stores that push (store.Listener, PostgreSQL) announce
+// handed-back work, the others are found by the next rescan.
 //
 // An event for a conversation without an active execution of the flow starts
 // one at incomingConversationMessage on the flow's latest published revision,
@@ -54,25 +71,37 @@
 // (derived from the event ID and given to the engine as
 // Trigger.ExecutionSid, see ids.go), and appends the
 // cause of the attempt (event or timer, and the execution version it started
-// from) so different attempts never share keys. Before sending, the key is
+// from) so different attempts never share keys. Every message carries its
+// key (in its attributes, see TwilioMessenger). Before sending, the key is
 // looked up in the store. After sending, the result is recorded twice: by an
 // early record in its own transaction, started at once in the background
 // (with the execution row, for a new execution's first send), and again in
 // the transaction that commits the steps. A record made only with the steps
 // would be lost by exactly the crash it guards against; the early record
 // survives it, and usually shares the commit's group commit, so it adds no
-// fsync to the critical path. A crash between the API's answer and the early
-// record's commit (milliseconds) can still repeat a message: the
-// Conversations API offers no idempotency key for messages. run-function and
-// make-http-request calls are not deduplicated: they are repeated on replay,
-// as Studio's own retries do.
+// fsync to the critical path.
+//
+// What the early record cannot cover is a replica that dies between the
+// Conversations API creating a message and the record's commit. The replica
+// that takes over knows it took over (store.Lease.TakenFrom,
+// store.Timer.Claims), and until that conversation's queue is drained its
+// attempts look for a message carrying their key among the conversation's
+// latest messages before sending (SentLookup): what reaches the customer is
+// sent once. The same holds after an attempt of this replica failed half-way.
+//
+// run-function and make-http-request calls are made at least once: a replay
+// repeats them, as Studio's own retries do. Each carries the header
+// I-Twilio-Idempotency-Token with the call's key ("<execution SID>/<step
+// number>@<cause>"), the same on every replay of the call, so a receiver can
+// recognise a repeat.
 //
 // # Timers
 //
 // A wait arms a wait_timeout timer at the wait's deadline; a new execution
 // arms a LIFETIME timer at engine.ExecutionLifetime. Every TimerInterval the
-// runner claims due timers (a claim expires, so a timer claimed by a replica
-// that died fires elsewhere) and fires them: a timeout resumes the execution
+// runner claims due timers (the heartbeat renews a claim while its timer
+// fires; a claim of a replica that died expires, and the timer fires
+// elsewhere) and fires them: a timeout resumes the execution
 // with the widget it was armed for, so a timer of an earlier wait is refused
 // by the engine and deleted; LIFETIME ends the execution.
 //

@@ -143,9 +143,13 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		// Take the conversation's lease for the worker in the same commit,
 		// which saves the worker a transaction (and a wait for its fsync)
 		// before it can start. Held by another replica: that one works on
-		// the conversation and sees the event in the store.
-		leased, err = r.takeLease(ctx, tx, ev.ConversationSid)
-		return err
+		// the conversation and sees the event in the store at its next
+		// commit; the announcement wakes it at once if it is lingering.
+		_, leased, err = r.takeLease(ctx, tx, ev.ConversationSid)
+		if err != nil || leased {
+			return err
+		}
+		return tx.Notify(ctx, ev.ConversationSid)
 	})
 	if err != nil {
 		return "", store.Event{}, fmt.Errorf("runner: recording event for flow %s: %w", ev.FlowSid, err)

@@ -48,6 +48,8 @@ type harnessOptions struct {
 	clock     func() time.Time
 	// leaseTTL and rescan shorten takeovers of dead replicas' queues.
 	leaseTTL, rescan time.Duration
+	// onFunction runs in every run-function call before it answers.
+	onFunction func()
 }
 
 // harness runs a Runner on a SQLite file against the Conversations fake,
@@ -191,6 +193,9 @@ func (h *harness) receiveFunction(w http.ResponseWriter, req *http.Request) {
 	if err := req.ParseForm(); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	if h.opts.onFunction != nil {
+		h.opts.onFunction()
 	}
 	call := map[string]string{"path": req.URL.Path}
 	for k := range req.Form {

@@ -27,6 +27,9 @@ type httpDoer struct {
 
 type rewrite struct{ from, to string }
 
+// idempotencyHeader carries a call's idempotency key.
+const idempotencyHeader = "I-Twilio-Idempotency-Token"
+
 // ParseFunctionMap checks "FROM=TO" URL-prefix rewrites, as given to
 // --function-map.
 func ParseFunctionMap(entries []string) error {
@@ -103,6 +106,17 @@ func (d *httpDoer) Do(ctx context.Context, r *engine.HTTPRequest) (*engine.HTTPR
 	}
 	if r.TwilioAuth && d.account != "" {
 		req.SetBasicAuth(d.account, d.token)
+	}
+	if r.IdempotencyKey != "" {
+		// Calls are made at least once: a replay after a crash repeats
+		// them. The key, the same on every replay of the call, lets the
+		// receiver recognise a repeat, as Twilio's own webhooks carry
+		// I-Twilio-Idempotency-Token.
+		key := r.IdempotencyKey
+		if at := attemptFrom(ctx); at != nil {
+			key += "@" + at.cause
+		}
+		req.Header.Set(idempotencyHeader, key)
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {

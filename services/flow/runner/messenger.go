@@ -32,7 +32,9 @@ import (
 // Posting is retried: a 429 always (Twilio never processed it), a 5xx or a
 // lost answer only after checking the conversation's latest messages for
 // this send's key, which every post carries in its attributes under
-// "convoflow_send_key" (the engine's IdempotencyKey). A message is thus
+// "convoflow_send_key" (the IdempotencyKey, which the runner extends with
+// the attempt's cause). FindSent makes the same check for a replay after a
+// crash. A message is thus
 // delivered once even when Twilio answers 500 after creating it. A flow's
 // attributes that are not a JSON object cannot carry the key; such a send
 // is not retried after an ambiguous failure.
@@ -114,6 +116,38 @@ func (m *TwilioMessenger) Send(ctx context.Context, msg engine.OutboundMessage) 
 	if err != nil {
 		return engine.SentMessage{}, twilioError("posting the message to conversation "+conv, err)
 	}
+	return sentMessage(msg, conv, got), nil
+}
+
+// FindSent implements SentLookup: it looks for msg's key among the latest
+// messages of the conversation it would be posted into.
+func (m *TwilioMessenger) FindSent(ctx context.Context, msg engine.OutboundMessage) (engine.SentMessage, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return engine.SentMessage{}, false, err
+	}
+	if msg.IdempotencyKey == "" {
+		return engine.SentMessage{}, false, nil
+	}
+	conv := msg.ConversationSid
+	if conv == "" {
+		var err error
+		if conv, err = m.contactConversation(msg.To, msg.From); err != nil {
+			// No conversation to have posted into: nothing was sent.
+			return engine.SentMessage{}, false, nil
+		}
+	}
+	got, err := m.findSent(conv, msg.IdempotencyKey)
+	if err != nil {
+		return engine.SentMessage{}, false, twilioError("looking for a sent message in conversation "+conv, err)
+	}
+	if got == nil {
+		return engine.SentMessage{}, false, nil
+	}
+	return sentMessage(msg, conv, got), true, nil
+}
+
+// sentMessage is what the engine learns of a message posted for msg.
+func sentMessage(msg engine.OutboundMessage, conv string, got *conversationsv1.ConversationsV1ConversationMessage) engine.SentMessage {
 	sent := engine.SentMessage{
 		Sid: deref(got.Sid), Status: "sent", From: msg.From, To: msg.To, Body: deref(got.Body),
 		ConversationSid: conv, Author: deref(got.Author), Index: got.Index,
@@ -124,8 +158,10 @@ func (m *TwilioMessenger) Send(ctx context.Context, msg engine.OutboundMessage) 
 			sent.Media = string(b)
 		}
 	}
-	return sent, nil
+	return sent
 }
+
+var _ SentLookup = (*TwilioMessenger)(nil)
 
 // stampSendKey adds the send's key to the message attributes. ok is false
 // when the attributes cannot carry it (not a JSON object) or there is no key.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
-	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
 // TestTwoReplicasShareConversations runs two runners on one SQLite file,
@@ -23,25 +22,7 @@ func TestTwoReplicasShareConversations(t *testing.T) {
 	flow := h.createFlow(waitFlow(t, "3600"))
 	ch := h.conversation(flow, "")
 
-	st2, err := sqlite.Open(context.Background(), h.dbPath, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, err := runner.New(runner.Config{
-		Store: st2, AccountSid: h.fake.AccountSid(), AuthToken: h.fake.AuthToken(), ConversationsURL: h.fake.URL(),
-		TimerInterval: 20 * time.Millisecond, Owner: "replica-two",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r2.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		st2.Close()
-	})
+	r2 := startReplica(t, h, runner.Config{Owner: "replica-two"})
 	replicas := []*runner.Runner{h.runner(), r2}
 
 	const n = 16

@@ -37,14 +37,13 @@ const causeREST = "rest"
 const (
 	DefaultMessageAuthor  = "system"
 	DefaultTimerInterval  = time.Second
-	DefaultLeaseTTL       = 30 * time.Second
-	DefaultRescanInterval = 5 * time.Second
+	DefaultLeaseTTL       = 5 * time.Second
+	DefaultRescanInterval = time.Second
+	DefaultDrainTimeout   = 10 * time.Second
 )
 
-// Tuning that is not worth a flag: how long a replica keeps a claimed timer
-// before another replica may take it over.
+// Tuning that is not worth a flag.
 const (
-	timerClaimTTL = time.Minute
 	// leaseLinger is how long a worker keeps a conversation it found
 	// drained (see linger), and lingerPoll how often it then looks for
 	// events other replicas recorded.
@@ -91,13 +90,19 @@ type Config struct {
 	// TimerInterval is how often due timers are claimed; default
 	// DefaultTimerInterval.
 	TimerInterval time.Duration
-	// LeaseTTL is how long a replica keeps a conversation's queue without
-	// renewing its lease (it renews every third of it): after a replica
-	// dies, its conversations wait this long; default DefaultLeaseTTL.
+	// LeaseTTL is how long a replica keeps a conversation's queue, or a
+	// timer it claimed, without renewing (a heartbeat renews all of them
+	// every fifth of it): after a replica dies, its work waits this long
+	// before another replica takes it over; default DefaultLeaseTTL.
 	LeaseTTL time.Duration
 	// RescanInterval is how often the runner looks for queues nobody works
-	// on; default DefaultRescanInterval.
+	// on (a dead replica's, once its lease expired); default
+	// DefaultRescanInterval.
 	RescanInterval time.Duration
+	// DrainTimeout bounds how long Start waits, once its context ended,
+	// for the events and timers in progress to finish before it cancels
+	// them; default DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// Messenger replaces the Conversations API messenger (tests that
 	// simulate failures wrap NewTwilioMessenger's); nil builds one from
 	// the fields above.
@@ -123,8 +128,19 @@ type Runner struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// draining is closed once Start's context ended: workers finish the
+	// event in hand and stop, the timer loop claims no more timers.
+	draining  chan struct{}
+	timerWake chan struct{}
+
 	mu      sync.Mutex
 	workers map[string]*worker
+	// firing holds the claims of the timers this replica fires, for the
+	// heartbeat.
+	firing map[int64]*held
+	// suspects are the conversations whose pending events may have been
+	// half done (see leases.go).
+	suspects map[string]bool
 	// idle is closed and replaced whenever a conversation's event is
 	// done, waking WaitIdle callers.
 	idle map[string]chan struct{}
@@ -132,6 +148,7 @@ type Runner struct {
 	stopped  bool
 	wg       sync.WaitGroup
 	workerWG sync.WaitGroup
+	timerWG  sync.WaitGroup
 }
 
 // New builds a Runner. It does not start background work: call Start.
@@ -166,19 +183,26 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.RescanInterval <= 0 {
 		cfg.RescanInterval = DefaultRescanInterval
 	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
 	doer, err := newHTTPDoer(cfg.HTTPClient, cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
 	if err != nil {
 		return nil, err
 	}
 	r := &Runner{
-		cfg:     cfg,
-		st:      cfg.Store,
-		log:     cfg.Logger,
-		now:     cfg.Clock,
-		defs:    newDefCache(),
-		subs:    newHub(),
-		workers: map[string]*worker{},
-		idle:    map[string]chan struct{}{},
+		cfg:       cfg,
+		st:        cfg.Store,
+		log:       cfg.Logger,
+		now:       cfg.Clock,
+		defs:      newDefCache(),
+		subs:      newHub(),
+		workers:   map[string]*worker{},
+		firing:    map[int64]*held{},
+		suspects:  map[string]bool{},
+		idle:      map[string]chan struct{}{},
+		draining:  make(chan struct{}),
+		timerWake: make(chan struct{}, 1),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if cfg.AccountSid != "" || cfg.Messenger == nil {
@@ -226,13 +250,18 @@ func (r *Runner) Engine() *engine.Engine { return r.eng }
 func (r *Runner) Owner() string { return r.cfg.Owner }
 
 // Start runs the background work until ctx is done: it resumes every
-// conversation with pending events (recorded before a restart or by a
-// replica that died), fires due timers every TimerInterval, and rescans for
-// abandoned queues. It returns after the workers it started have stopped.
+// conversation with pending events that no live replica works on (recorded
+// before a restart, or by a replica that died and whose lease expired),
+// fires due timers every TimerInterval, renews its leases and timer claims
+// by heartbeat, and, on stores that push (store.Listener), takes work other
+// replicas hand back at once.
+//
+// Once ctx is done, Start drains: workers finish the event in hand and the
+// timers in progress fire, for up to DrainTimeout (then they are
+// cancelled); what is left is handed back to the other replicas at once,
+// without waiting for leases to expire. Start returns after that.
 func (r *Runner) Start(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, r.cancel)
-	defer stop()
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
 		r.rescanLoop(r.ctx)
@@ -241,18 +270,82 @@ func (r *Runner) Start(ctx context.Context) error {
 		defer r.wg.Done()
 		r.timerLoop(r.ctx)
 	}()
-	<-r.ctx.Done()
-	r.mu.Lock()
-	r.stopped = true
-	r.mu.Unlock()
-	r.wg.Wait()
-	r.workerWG.Wait()
+	go func() {
+		defer r.wg.Done()
+		r.heartbeatLoop(r.ctx)
+	}()
+	if l, ok := r.st.(store.Listener); ok {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.listen(r.ctx, l)
+		}()
+	}
+	<-ctx.Done()
+	r.drain()
 	return nil
 }
 
-// rescanLoop kicks a worker for every conversation with pending events, at
-// start and then periodically, so queues left by a restart or a dead replica
-// (whose lease expired) are picked up.
+// drain stops the runner (see Start).
+func (r *Runner) drain() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	close(r.draining)
+	done := make(chan struct{})
+	go func() {
+		r.workerWG.Wait()
+		r.timerWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(r.cfg.DrainTimeout):
+		r.log.Warn("events and timers still in progress after the drain timeout; cancelling them", "timeout", r.cfg.DrainTimeout)
+		r.cancel()
+		<-done
+	}
+	// The heartbeat kept the leases until here.
+	r.cancel()
+	r.wg.Wait()
+	r.handBack()
+}
+
+// isDraining reports whether Start's context ended.
+func (r *Runner) isDraining() bool {
+	select {
+	case <-r.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// listen takes handed-back work announced by other replicas: a
+// conversation's events (kick, which takes its lease if it is free) or
+// timers (an early claim).
+func (r *Runner) listen(ctx context.Context, l store.Listener) {
+	err := l.Listen(ctx, func(conv string) {
+		if r.isDraining() {
+			return
+		}
+		if conv == "" {
+			select {
+			case r.timerWake <- struct{}{}:
+			default:
+			}
+			return
+		}
+		r.kick(conv, false)
+	})
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("listening for work other replicas hand back", "err", err)
+	}
+}
+
+// rescanLoop kicks a worker for every conversation with pending events that
+// no live replica holds, every RescanInterval, so queues left by a restart
+// or a dead replica (whose lease expired) are picked up.
 //
 // It also deletes done events older than DoneEventRetention, now and then:
 // they are only kept to recognise redeliveries, which Twilio stops after
@@ -261,13 +354,13 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.RescanInterval)
 	defer t.Stop()
 	var lastCleanup time.Time
-	for first := true; ; first = false {
-		convs, err := r.st.PendingConversations(ctx, 1000)
-		if err != nil && ctx.Err() == nil {
-			r.log.Warn("listing conversations with pending events", "err", err)
-		}
-		for _, c := range convs {
-			if first || r.hasWorker(c) || r.stale(ctx, c) {
+	for {
+		if !r.isDraining() {
+			convs, err := r.st.OrphanedConversations(ctx, conversationLease(""), r.now(), 1000)
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("listing conversations nobody works on", "err", err)
+			}
+			for _, c := range convs {
 				r.kick(c, false)
 			}
 		}
@@ -287,23 +380,6 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// hasWorker reports whether this process works on the conversation.
-func (r *Runner) hasWorker(conversationSid string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.workers[conversationSid] != nil
-}
-
-// stale reports whether the conversation's oldest pending event has waited
-// longer than a rescan period: then whoever held the conversation is gone.
-// Fresher queues are being worked on (by the replica that recorded the
-// event, or the lease holder), and trying to take their lease would cost a
-// write transaction for nothing.
-func (r *Runner) stale(ctx context.Context, conversationSid string) bool {
-	e, err := r.st.NextPendingEvent(ctx, conversationSid)
-	return err == nil && r.now().Sub(e.ReceiveTime) >= r.cfg.RescanInterval
 }
 
 // CreateExecution is the REST trigger (POST /v2/Flows/{FlowSid}/Executions):

@@ -12,22 +12,30 @@ import (
 )
 
 // onceMessenger guards the real Messenger so a replayed engine call does not
-// send a message twice (issue 4, item 5).
+// send a message twice (issue 4, item 5; issue 12, item 4).
 //
 // Each send is keyed with the engine's idempotency key ("<execution
 // SID>/<step>", deterministic for a replay from the same state) and the
-// attempt's cause. Before sending, the key is looked up; a recorded send is
-// returned as it was, without calling the API. After sending, the result is
-// recorded twice over: at once, by an early record in its own transaction
-// started in the background, and in the transaction that commits the steps.
-// The early record is what a crash between the send and that commit (or a
-// failed commit) leaves behind for the replay to find; the commit's copy
-// makes the record certain when the early one failed. When the engine
-// commits right after the send, as usual, both share one group commit, so
-// the early record costs no extra fsync on the critical path. The one window
-// left is a crash between the API answering and the early record committing
-// (milliseconds): the Conversations API has no idempotency key for messages
-// that would close it.
+// attempt's cause, and the message carries that key (TwilioMessenger stamps
+// it into the message attributes). Before sending, the key is looked up in
+// the store; a recorded send is returned as it was, without calling the API.
+// After sending, the result is recorded twice over: at once, by an early
+// record in its own transaction started in the background, and in the
+// transaction that commits the steps. The early record is what a crash
+// between the send and that commit (or a failed commit) leaves behind for
+// the replay to find; the commit's copy makes the record certain when the
+// early one failed. When the engine commits right after the send, as usual,
+// both share one group commit, so the early record costs no extra fsync on
+// the critical path.
+//
+// That leaves a crash between the API creating the message and the early
+// record committing. An attempt that may follow such a crash is suspect (it
+// took over a dead replica's lease or timer claim, or an earlier attempt of
+// its own failed half-way; see leases.go), and a suspect attempt also looks
+// for a message carrying its key in the conversation (SentLookup) before
+// sending. A send is also refused, and bounded in time, when the lease or
+// claim it runs under may have run out, so a replica cut off from the store
+// does not send while another takes over.
 //
 // The sends table references the execution, so the early record of a new
 // execution's send creates the execution's row (active, no state yet); the
@@ -36,6 +44,16 @@ import (
 type onceMessenger struct {
 	r    *Runner
 	next engine.Messenger
+}
+
+// SentLookup is implemented by Messengers that can find a message sent
+// earlier with the given IdempotencyKey (TwilioMessenger does). A suspect
+// attempt asks before sending; a Messenger without it cannot close the
+// window between sending and recording.
+type SentLookup interface {
+	// FindSent returns the message sent earlier for m.IdempotencyKey, and
+	// false when there is none.
+	FindSent(ctx context.Context, m engine.OutboundMessage) (engine.SentMessage, bool, error)
 }
 
 func (g *onceMessenger) Send(ctx context.Context, m engine.OutboundMessage) (engine.SentMessage, error) {
@@ -58,16 +76,57 @@ func (g *onceMessenger) Send(ctx context.Context, m engine.OutboundMessage) (eng
 			return engine.SentMessage{}, g.abort(at, fmt.Errorf("runner: looking up send %s: %w", key, err))
 		}
 	}
-	sent, err := g.next.Send(ctx, m)
+	// The message carries the whole key, so a later attempt can find it.
+	m.IdempotencyKey = key
+	gd := guardFrom(ctx)
+	if gd != nil && gd.suspect {
+		if l, ok := g.next.(SentLookup); ok {
+			sent, found, err := l.FindSent(ctx, m)
+			if err != nil {
+				return engine.SentMessage{}, g.abort(at, fmt.Errorf("runner: looking for an earlier attempt's message %s: %w", key, err))
+			}
+			if found {
+				g.record(ctx, at, m, sent)
+				return sent, nil
+			}
+		}
+	}
+	sctx := ctx
+	if gd != nil && gd.validUntil != nil {
+		until := gd.validUntil()
+		if !g.r.now().Before(until) {
+			return engine.SentMessage{}, g.abort(at, fmt.Errorf("%w: not sending %s", errLeaseLost, key))
+		}
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithDeadline(ctx, until)
+		defer cancel()
+	}
+	sent, err := g.next.Send(sctx, m)
 	if err != nil {
+		if gd != nil && gd.validUntil != nil && sctx.Err() != nil && ctx.Err() == nil {
+			// The lease may have run out while the message was on its
+			// way: whether it went out is for the next attempt to find.
+			gd.lost()
+			return engine.SentMessage{}, g.abort(at, fmt.Errorf("%w while sending %s: %w", errLeaseLost, key, err))
+		}
 		// The widget's failure path; nothing to record.
 		return sent, err
 	}
+	g.record(ctx, at, m, sent)
+	return sent, nil
+}
+
+// record keeps a sent message for the commit and records it early (see
+// above).
+func (g *onceMessenger) record(ctx context.Context, at *attempt, m engine.OutboundMessage, sent engine.SentMessage) {
 	result, err := json.Marshal(sent)
 	if err != nil {
-		return engine.SentMessage{}, g.abort(at, fmt.Errorf("runner: encoding send %s: %w", key, err))
+		// A SentMessage always encodes; should it not, the commit fails
+		// instead of committing a send it cannot record.
+		g.abort(at, fmt.Errorf("runner: encoding send %s: %w", m.IdempotencyKey, err))
+		return
 	}
-	rec := sentRecord{key: key, executionSid: m.ExecutionSid, result: result}
+	rec := sentRecord{key: m.IdempotencyKey, executionSid: m.ExecutionSid, result: result}
 	at.sends = append(at.sends, rec)
 	placeholder := !at.persisted
 	row := at.row
@@ -81,7 +140,6 @@ func (g *onceMessenger) Send(ctx context.Context, m engine.OutboundMessage) (eng
 		// The message is out: record it even if the call's context ends.
 		g.earlyRecord(context.WithoutCancel(ctx), rec, row, placeholder, armLifetime)
 	}()
-	return sent, nil
 }
 
 // earlyRecord records one send in its own transaction, creating the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/convoflow/convoflow/services/flow/engine"
@@ -17,37 +16,78 @@ import (
 // runs widgets, which may call HTTP and the Conversations API.
 const timerWorkers = 16
 
-// timerLoop claims due timers every TimerInterval and fires them. Timers
-// live in the store, so those armed before a restart fire after it, on
-// whichever replica claims them first; a claim that is not completed (the
-// replica died) expires and the timer is claimed again.
+// timerLoop claims due timers every TimerInterval (and when another replica
+// announces it handed timers back) and fires them. Timers live in the store,
+// so those armed before a restart fire after it, on whichever replica claims
+// them first; the heartbeat renews the claims of the timers in progress, and
+// a claim whose replica died expires after LeaseTTL, when the timer is
+// claimed again. Once the runner drains, no timer is claimed, and claimed
+// timers that have not started are left to the hand-back.
 func (r *Runner) timerLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.TimerInterval)
 	defer t.Stop()
 	sem := make(chan struct{}, timerWorkers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for {
-		for ctx.Err() == nil {
-			timers, err := r.st.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: r.now(), Owner: r.cfg.Owner, LeaseDuration: timerClaimTTL, Limit: timerWorkers})
+		for ctx.Err() == nil && !r.isDraining() {
+			now := r.now()
+			timers, err := r.st.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: now, Owner: r.cfg.Owner, LeaseDuration: r.cfg.LeaseTTL, Limit: timerWorkers})
 			if err != nil {
 				if ctx.Err() == nil {
 					r.log.Warn("claiming due timers", "err", err)
 				}
 				break
 			}
-			for _, tm := range timers {
-				sem <- struct{}{}
-				wg.Add(1)
+			// Every claim is renewed from now on, those waiting for a
+			// free worker included.
+			claims := make([]*held, len(timers))
+			cancels := make([]context.CancelFunc, len(timers))
+			fctxs := make([]context.Context, len(timers))
+			for i, tm := range timers {
+				claims[i] = &held{}
+				fctxs[i], cancels[i] = context.WithCancel(ctx)
+				r.take(claims[i], now, cancels[i])
+				r.mu.Lock()
+				r.firing[tm.ID] = claims[i]
+				r.mu.Unlock()
+			}
+			for i, tm := range timers {
+				h, fctx, cancel := claims[i], fctxs[i], cancels[i]
+				release := func() {
+					cancel()
+					r.mu.Lock()
+					delete(r.firing, tm.ID)
+					r.mu.Unlock()
+				}
+				if r.isDraining() {
+					release()
+					continue
+				}
+				select {
+				case sem <- struct{}{}:
+				case <-r.draining:
+					// Left to the hand-back.
+					release()
+					continue
+				}
+				r.timerWG.Add(1)
 				go func() {
-					defer func() { <-sem; wg.Done() }()
+					defer r.timerWG.Done()
+					defer func() { <-sem }()
+					defer release()
 					defer func() {
 						if p := recover(); p != nil {
 							// The claim expires and the timer is retried.
 							r.log.Error("panic firing a timer", "timer_id", tm.ID, "panic", p, "stack", string(debug.Stack()))
 						}
 					}()
-					if err := r.fireTimer(ctx, tm); err != nil && ctx.Err() == nil {
+					g := &guard{
+						// A timer claimed before may have been fired
+						// half-way by a replica that died.
+						suspect:    tm.Claims > 1,
+						validUntil: func() time.Time { return r.until(h) },
+						lost:       func() {},
+					}
+					if err := r.fireTimer(withGuard(fctx, g), tm); err != nil && fctx.Err() == nil {
 						// The claim expires and the timer is claimed again.
 						r.log.Error("firing a timer", "timer_id", tm.ID, "kind", tm.Kind, "execution_sid", tm.ExecutionSID, "err", err)
 					}
@@ -61,6 +101,7 @@ func (r *Runner) timerLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-r.timerWake:
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 // worker processes one conversation's events, one at a time, in arrival
 // order. At most one worker per conversation runs in a process (the workers
 // map), and at most one across replicas (the conversation's store lease,
-// also checked inside every commit so a replica that lost its lease cannot
-// commit).
+// renewed by the heartbeat and checked inside every commit so a replica that
+// lost its lease cannot commit).
 type worker struct {
 	// wake is signalled when an event was recorded for the conversation;
 	// the worker drains it before each look at the queue.
@@ -24,10 +24,12 @@ type worker struct {
 	// taken (by the transaction that recorded the event); only the
 	// worker's goroutine reads and clears it.
 	leased bool
+	// lease is the conversation's lease as the heartbeat sees it.
+	lease held
 }
 
 // errLeaseLost fails a commit made after the conversation's lease went to
-// another replica.
+// another replica, and a send made when the lease might have.
 var errLeaseLost = errors.New("runner: the conversation's lease was lost")
 
 // kick makes sure a worker processes the conversation's queue. leased says
@@ -61,31 +63,6 @@ func (r *Runner) kick(conversationSid string, leased bool) {
 		defer r.workerWG.Done()
 		r.runWorker(conversationSid, w)
 	}()
-}
-
-// takeLease takes the conversation's lease for this replica in tx (or
-// directly in the store), and reports false when another replica holds it.
-func (r *Runner) takeLease(ctx context.Context, tx store.Tx, conv string) (bool, error) {
-	_, err := tx.AcquireLease(ctx, conversationLease(conv), r.cfg.Owner, r.now(), r.cfg.LeaseTTL)
-	var held *store.LeaseHeldError
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.As(err, &held):
-		return false, nil
-	default:
-		return false, err
-	}
-}
-
-// releaseLease gives the conversation's lease back, bounded in time and
-// detached from the runner's context (it runs while the runner stops).
-func (r *Runner) releaseLease(conv string) {
-	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
-	defer stop()
-	if err := r.st.ReleaseLease(ctx, conversationLease(conv), r.cfg.Owner); err != nil {
-		r.log.Warn("releasing a conversation's lease", "conversation_sid", conv, "err", err)
-	}
 }
 
 func (r *Runner) runWorker(conv string, w *worker) {
@@ -127,8 +104,9 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	owner := r.cfg.Owner
 	leased := w.leased
 	w.leased = false
+	takenAt := r.now()
 	if !leased {
-		ok, err := r.takeLease(ctx, r.st, conv)
+		_, ok, err := r.takeLease(ctx, r.st, conv)
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("taking a conversation's lease", "conversation_sid", conv, "err", err)
 		}
@@ -140,17 +118,13 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		r.renewLease(wctx, cancel, name)
-	}()
+	r.take(&w.lease, takenAt, cancel)
 	// handedBack is set by a commit that gave the lease back, and read
 	// once that commit succeeded.
 	handedBack := false
 	defer func() {
 		cancel()
-		<-renewed
+		r.drop(&w.lease)
 		if !handedBack {
 			r.releaseLease(conv)
 		}
@@ -174,12 +148,21 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		handedBack = true
 		return nil
 	}
+	g := &guard{
+		validUntil: func() time.Time { return r.until(&w.lease) },
+		lost:       func() { r.setSuspect(conv, true) },
+	}
 	backoff := retryMin
 	conflicts := 0
 	for {
 		select {
 		case <-w.wake:
 		default:
+		}
+		if r.isDraining() {
+			// Stopping: what is left goes to another replica (or to this
+			// service restarted), announced by releaseLease.
+			return false
 		}
 		e, err := r.st.NextPendingEvent(wctx, conv)
 		if errors.Is(err, store.ErrNotFound) {
@@ -189,18 +172,23 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			return true
 		}
 		if err == nil {
-			err = r.processEventSafely(wctx, e, fence)
+			g.suspect = r.isSuspect(conv)
+			err = r.processEventSafely(withGuard(wctx, g), e, fence)
 			if err == nil {
 				backoff, conflicts = retryMin, 0
 				r.notifyDone(conv)
 				if handedBack {
-					// The queue was empty at that commit; runWorker looks
-					// once more for events recorded since.
+					// Everything pending when the conversation became
+					// suspect is done. runWorker looks once more for
+					// events recorded since.
+					r.setSuspect(conv, false)
 					return true
 				}
 				continue
 			}
 			handedBack = false
+			// The attempt may have sent messages it did not record.
+			r.setSuspect(conv, true)
 		}
 		if wctx.Err() != nil || errors.Is(err, errLeaseLost) {
 			// Stopping, or the lease was lost: whoever holds it goes on,
@@ -241,6 +229,8 @@ func (r *Runner) linger(ctx context.Context, w *worker) bool {
 			return true
 		case <-ctx.Done():
 			return false
+		case <-r.draining:
+			return false
 		case <-deadline.C:
 			return false
 		case <-poll.C:
@@ -261,30 +251,4 @@ func (r *Runner) processEventSafely(ctx context.Context, e store.Event, fence fu
 		}
 	}()
 	return r.processEvent(ctx, e, fence)
-}
-
-// renewLease keeps the lease while the worker runs, and cancels the worker
-// when it is lost.
-func (r *Runner) renewLease(ctx context.Context, cancel context.CancelFunc, name string) {
-	t := time.NewTicker(r.cfg.LeaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := r.st.RenewLease(ctx, name, r.cfg.Owner, r.now(), r.cfg.LeaseTTL); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			var held *store.LeaseHeldError
-			if errors.As(err, &held) || errors.Is(err, store.ErrNotFound) {
-				r.log.Warn("lost a conversation's lease", "lease", name, "err", err)
-				cancel()
-				return
-			}
-			r.log.Warn("renewing a conversation's lease", "lease", name, "err", err)
-		}
-	}
 }
