@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The helpers below keep validation and encodings identical across
@@ -28,10 +29,15 @@ func CheckSID(what, prefix, sid string) error {
 }
 
 // CheckJSON returns an ErrInvalidArgument error when raw is neither empty
-// nor valid JSON.
+// nor valid JSON in UTF-8. encoding/json accepts invalid UTF-8 inside
+// strings; a store's text columns do not all do (see CheckText). Valid
+// JSON holds no NUL byte.
 func CheckJSON(what string, raw json.RawMessage) error {
 	if len(raw) > 0 && !json.Valid(raw) {
 		return fmt.Errorf("%s is not valid JSON: %w", what, ErrInvalidArgument)
+	}
+	if !utf8.Valid(raw) {
+		return fmt.Errorf("%s is not valid UTF-8: %w", what, ErrInvalidArgument)
 	}
 	return nil
 }

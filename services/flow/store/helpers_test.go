@@ -40,10 +40,27 @@ func TestCheckJSON(t *testing.T) {
 	}{
 		{"", true}, {"null", true}, {`{"a":[1,2]}`, true}, {`"s"`, true},
 		{"{", false}, {"{'a':1}", false}, {"nul", false},
+		{"\"caf\xe9\"", false}, // JSON, but not UTF-8: PostgreSQL's text refuses it
 	} {
 		err := store.CheckJSON("doc", json.RawMessage(tc.raw))
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, store.ErrInvalidArgument)) {
 			t.Errorf("CheckJSON(%q) = %v, want ok = %v", tc.raw, err, tc.ok)
+		}
+	}
+}
+
+func TestCheckText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in []string
+		ok bool
+	}{
+		{nil, true}, {[]string{"", "héllo", "☎"}, true},
+		{[]string{"ok", "a\x00b"}, false}, {[]string{"caf\xe9"}, false},
+	} {
+		err := store.CheckText("field", tc.in...)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, store.ErrInvalidArgument)) {
+			t.Errorf("CheckText(%q) = %v, want ok = %v", tc.in, err, tc.ok)
 		}
 	}
 }

@@ -21,17 +21,7 @@ func scanEvent(s scanner) (store.Event, error) {
 }
 
 func (q *queries) RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error) {
-	if e.ConversationSID == "" {
-		return store.Event{}, false, fmt.Errorf("event has no conversation SID: %w", store.ErrInvalidArgument)
-	}
-	if err := store.CheckSID("flow", store.PrefixFlow, e.FlowSID); err != nil {
-		return store.Event{}, false, err
-	}
-	if e.MessageSID == "" && e.IdempotencyToken == "" {
-		// Without either key a redelivery could not be recognised.
-		return store.Event{}, false, fmt.Errorf("event has neither a message SID nor an idempotency token: %w", store.ErrInvalidArgument)
-	}
-	if err := store.CheckJSON("event payload", e.Payload); err != nil {
+	if err := store.CheckNewEvent(e); err != nil {
 		return store.Event{}, false, err
 	}
 	if orig, err := q.findDuplicate(ctx, e); err == nil {

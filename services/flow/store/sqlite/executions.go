@@ -20,28 +20,9 @@ func scanExecution(s scanner, extra ...any) (store.Execution, error) {
 	return e, s.Scan(dest...)
 }
 
-func checkExecutionContent(status store.ExecutionStatus, e store.Execution) error {
-	if !status.Valid() {
-		return fmt.Errorf("execution status %q: want active or ended: %w", status, store.ErrInvalidArgument)
-	}
-	if err := store.CheckJSON("execution state", e.State); err != nil {
-		return err
-	}
-	return store.CheckJSON("execution context", e.Context)
-}
-
 func (q *queries) CreateExecution(ctx context.Context, e store.Execution) (store.Execution, error) {
-	if err := store.CheckSID("execution", store.PrefixExecution, e.SID); err != nil {
+	if err := store.CheckNewExecution(e); err != nil {
 		return store.Execution{}, err
-	}
-	if err := store.CheckSID("flow", store.PrefixFlow, e.FlowSID); err != nil {
-		return store.Execution{}, err
-	}
-	if err := checkExecutionContent(e.Status, e); err != nil {
-		return store.Execution{}, err
-	}
-	if e.ConversationSID == "" && e.ContactChannelAddress == "" {
-		return store.Execution{}, fmt.Errorf("execution %s has neither a conversation nor a contact: %w", e.SID, store.ErrInvalidArgument)
 	}
 	created := q.stamp(e.CreateTime)
 	updated := created
@@ -177,7 +158,7 @@ func (q *queries) ListExecutions(ctx context.Context, p store.ListExecutionsPara
 }
 
 func (q *queries) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) (store.Execution, error) {
-	if err := checkExecutionContent(u.Status, store.Execution{State: u.State, Context: u.Context}); err != nil {
+	if err := store.CheckExecutionContent(u.Status, store.Execution{State: u.State, Context: u.Context}); err != nil {
 		return store.Execution{}, err
 	}
 	cur, err := q.GetExecution(ctx, u.SID)

@@ -23,27 +23,8 @@ func scanFlow(s scanner, extra ...any) (store.Flow, error) {
 	return f, s.Scan(dest...)
 }
 
-func checkFlowContent(status store.FlowStatus, f store.Flow) error {
-	if !status.Valid() {
-		return fmt.Errorf("flow status %q: want draft or published: %w", status, store.ErrInvalidArgument)
-	}
-	if f.FriendlyName == "" {
-		return fmt.Errorf("flow friendly name is empty: %w", store.ErrInvalidArgument)
-	}
-	if err := store.CheckJSON("flow definition", f.Definition); err != nil {
-		return err
-	}
-	if err := store.CheckJSON("flow errors", f.Errors); err != nil {
-		return err
-	}
-	return store.CheckJSON("flow warnings", f.Warnings)
-}
-
 func (q *queries) CreateFlow(ctx context.Context, f store.Flow) (store.Flow, error) {
-	if err := store.CheckSID("flow", store.PrefixFlow, f.SID); err != nil {
-		return store.Flow{}, err
-	}
-	if err := checkFlowContent(f.Status, f); err != nil {
+	if err := store.CheckNewFlow(f); err != nil {
 		return store.Flow{}, err
 	}
 	created := q.stamp(f.CreateTime)
@@ -126,7 +107,7 @@ func (q *queries) UpdateFlow(ctx context.Context, u store.FlowUpdate) (store.Flo
 		return store.Flow{}, err
 	}
 	content := store.Flow{FriendlyName: u.FriendlyName, Definition: u.Definition, Errors: u.Errors, Warnings: u.Warnings}
-	if err := checkFlowContent(u.Status, content); err != nil {
+	if err := store.CheckFlowContent(u.Status, content); err != nil {
 		return store.Flow{}, err
 	}
 	if u.BaseRevision < 0 {

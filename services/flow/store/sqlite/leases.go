@@ -11,21 +11,8 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
-func checkLease(name, owner string, now time.Time, ttl time.Duration) error {
-	if now.IsZero() {
-		return fmt.Errorf("lease %q: no current time given: %w", name, store.ErrInvalidArgument)
-	}
-	if name == "" || owner == "" {
-		return fmt.Errorf("lease name and owner must be set (got %q, %q): %w", name, owner, store.ErrInvalidArgument)
-	}
-	if ttl <= 0 {
-		return fmt.Errorf("lease %q: ttl %s is not positive: %w", name, ttl, store.ErrInvalidArgument)
-	}
-	return nil
-}
-
 func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
-	if err := checkLease(name, owner, now, ttl); err != nil {
+	if err := store.CheckLease(name, owner, now, ttl); err != nil {
 		return store.Lease{}, err
 	}
 	expire := store.TimeToMicros(now.Add(ttl))
@@ -65,7 +52,7 @@ func (q *queries) leaseHeld(ctx context.Context, name string) error {
 }
 
 func (q *queries) RenewLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
-	if err := checkLease(name, owner, now, ttl); err != nil {
+	if err := store.CheckLease(name, owner, now, ttl); err != nil {
 		return store.Lease{}, err
 	}
 	expire := store.TimeToMicros(now.Add(ttl))
@@ -101,7 +88,7 @@ func (q *queries) ReleaseLease(ctx context.Context, name, owner string) error {
 }
 
 func (q *queries) RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error) {
-	if err := checkLease("(heartbeat)", owner, now, ttl); err != nil {
+	if err := store.CheckLease("(heartbeat)", owner, now, ttl); err != nil {
 		return nil, err
 	}
 	if len(names) == 0 {

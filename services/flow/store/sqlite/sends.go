@@ -10,13 +10,7 @@ import (
 )
 
 func (q *queries) RecordSend(ctx context.Context, s store.Send) (store.Send, error) {
-	if s.Key == "" {
-		return store.Send{}, fmt.Errorf("send key is empty: %w", store.ErrInvalidArgument)
-	}
-	if err := store.CheckSID("execution", store.PrefixExecution, s.ExecutionSID); err != nil {
-		return store.Send{}, err
-	}
-	if err := store.CheckJSON("send result", s.Result); err != nil {
+	if err := store.CheckNewSend(s); err != nil {
 		return store.Send{}, err
 	}
 	created := q.stamp(s.CreateTime)

@@ -6,12 +6,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -188,47 +186,13 @@ func write[T any](ctx context.Context, s *Store, fn func(q *queries) (T, error))
 	return out, err
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("migration file %q: want NNNN_description.sql", name)
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %q and %q share version %d", prev, name, v)
-		}
-		seen[v] = name
-		b, err := fs.ReadFile(migrationFS, "migrations/"+name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrate applies the embedded migrations not yet recorded in
 // schema_migrations, in version order, each in its own transaction together
 // with its record, so a crash leaves the schema at a known version. The
 // immediate transaction takes the write lock first, so two processes opening
 // the same new file do not both apply a migration.
 func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
-	ms, err := loadMigrations()
+	ms, err := store.LoadMigrations(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -245,35 +209,35 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
 		return err
 	}
-	if known := ms[len(ms)-1].version; newest.Int64 > int64(known) {
-		return fmt.Errorf("database schema version %d is newer than this binary's %d", newest.Int64, known)
+	if known := ms[len(ms)-1].Version; newest.Int64 > int64(known) {
+		return &store.SchemaVersionError{Database: int(newest.Int64), Binary: known}
 	}
 	for _, m := range ms {
 		if err := applyMigration(ctx, db, m, now); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration, now func() time.Time) error {
+func applyMigration(ctx context.Context, db *sql.DB, m store.Migration, now func() time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, apply_time) VALUES (?, ?, ?)`,
-		m.version, m.name, store.TimeToMicros(now())); err != nil {
+		m.Version, m.Name, store.TimeToMicros(now())); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -118,7 +118,7 @@ func TestPragmas(t *testing.T) {
 }
 
 func TestMigrationsAppliedOnce(t *testing.T) {
-	ms, err := loadMigrations()
+	ms, err := store.LoadMigrations(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +146,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 			t.Fatalf("open %d: %d migrations recorded, want %d", i, len(versions), len(ms))
 		}
 		for j, m := range ms {
-			if versions[j] != int64(m.version) {
-				t.Errorf("migration %d has version %d, want %d", j, versions[j], m.version)
+			if versions[j] != int64(m.Version) {
+				t.Errorf("migration %d has version %d, want %d", j, versions[j], m.Version)
 			}
 		}
 		if i == 0 {
@@ -162,13 +162,13 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 }
 
 func TestMigrationFilesWellFormed(t *testing.T) {
-	ms, err := loadMigrations()
+	ms, err := store.LoadMigrations(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, m := range ms {
-		if m.version != i+1 {
-			t.Errorf("migration %s has version %d, want %d (no gaps)", m.name, m.version, i+1)
+		if m.Version != i+1 {
+			t.Errorf("migration %s has version %d, want %d (no gaps)", m.Name, m.Version, i+1)
 		}
 	}
 }

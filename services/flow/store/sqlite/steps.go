@@ -20,24 +20,8 @@ func scanStep(s scanner) (store.Step, error) {
 }
 
 func (q *queries) AppendStep(ctx context.Context, s store.Step) (store.Step, error) {
-	if err := store.CheckSID("step", store.PrefixStep, s.SID); err != nil {
+	if err := store.CheckNewStep(s); err != nil {
 		return store.Step{}, err
-	}
-	if err := store.CheckJSON("step context", s.Context); err != nil {
-		return store.Step{}, err
-	}
-	if s.Sequence < 0 {
-		return store.Step{}, fmt.Errorf("step %s: sequence %d is negative: %w", s.SID, s.Sequence, store.ErrInvalidArgument)
-	}
-	if s.FlowSID != "" {
-		if err := store.CheckSID("step's flow", store.PrefixFlow, s.FlowSID); err != nil {
-			return store.Step{}, err
-		}
-	}
-	if s.ParentStepSID != "" {
-		if err := store.CheckSID("parent step", store.PrefixStep, s.ParentStepSID); err != nil {
-			return store.Step{}, err
-		}
 	}
 	created := q.stamp(s.CreateTime)
 	// RETURNING hands back the assigned sequence and flow without a second

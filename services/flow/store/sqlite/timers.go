@@ -19,13 +19,7 @@ func scanTimer(s scanner) (store.Timer, error) {
 }
 
 func (q *queries) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, error) {
-	if err := store.CheckSID("execution", store.PrefixExecution, t.ExecutionSID); err != nil {
-		return store.Timer{}, err
-	}
-	if t.Kind == "" || t.FireTime.IsZero() {
-		return store.Timer{}, fmt.Errorf("timer of execution %s needs a kind and a fire time: %w", t.ExecutionSID, store.ErrInvalidArgument)
-	}
-	if err := store.CheckJSON("timer payload", t.Payload); err != nil {
+	if err := store.CheckNewTimer(t); err != nil {
 		return store.Timer{}, err
 	}
 	// Replace by delete and insert rather than upsert, so the replacement

@@ -78,6 +78,7 @@ func testEventDedupe(t *testing.T, s store.Store) {
 		{"no_keys", newEvent(f, conv, "", ""), store.ErrInvalidArgument},
 		{"flow_malformed", store.Event{ConversationSID: conv, FlowSID: "FW", MessageSID: "IM5"}, store.ErrInvalidArgument},
 		{"payload_not_json", store.Event{ConversationSID: conv, FlowSID: f.SID, MessageSID: "IM5", Payload: json.RawMessage(`{`)}, store.ErrInvalidArgument},
+		{"message_sid_nul", store.Event{ConversationSID: conv, FlowSID: f.SID, MessageSID: "IM\x005"}, store.ErrInvalidArgument},
 		{"flow_unknown", store.Event{ConversationSID: conv, FlowSID: newSID(store.PrefixFlow), MessageSID: "IM5"}, store.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

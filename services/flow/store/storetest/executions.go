@@ -48,6 +48,7 @@ func testExecutionCreateInvalid(t *testing.T, s store.Store) {
 		{"status_unknown", func(e *store.Execution) { e.Status = "running" }, store.ErrInvalidArgument},
 		{"state_not_json", func(e *store.Execution) { e.State = json.RawMessage(`{"a":`) }, store.ErrInvalidArgument},
 		{"context_not_json", func(e *store.Execution) { e.Context = json.RawMessage(`}`) }, store.ErrInvalidArgument},
+		{"contact_not_utf8", func(e *store.Execution) { e.ContactChannelAddress = "+1\xff" }, store.ErrInvalidArgument},
 		{"neither_conversation_nor_contact", func(e *store.Execution) { e.ConversationSID, e.ContactChannelAddress = "", "" }, store.ErrInvalidArgument},
 		{"flow_unknown", func(e *store.Execution) { e.FlowSID = newSID(store.PrefixFlow) }, store.ErrNotFound},
 		{"revision_unknown", func(e *store.Execution) { e.FlowRevision = 2 }, store.ErrNotFound},

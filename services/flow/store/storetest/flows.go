@@ -45,6 +45,11 @@ func testFlowCreateInvalid(t *testing.T, s store.Store) {
 		{"definition_not_json", func(f *store.Flow) { f.Definition = json.RawMessage(`{"states":`) }, store.ErrInvalidArgument},
 		{"errors_not_json", func(f *store.Flow) { f.Errors = json.RawMessage(`[`) }, store.ErrInvalidArgument},
 		{"warnings_not_json", func(f *store.Flow) { f.Warnings = json.RawMessage(`nope`) }, store.ErrInvalidArgument},
+		// Text every store can hold: PostgreSQL's text refuses NUL and
+		// invalid UTF-8, so every store does.
+		{"friendly_name_nul", func(f *store.Flow) { f.FriendlyName = "a\x00b" }, store.ErrInvalidArgument},
+		{"commit_message_not_utf8", func(f *store.Flow) { f.CommitMessage = "caf\xe9" }, store.ErrInvalidArgument},
+		{"definition_not_utf8", func(f *store.Flow) { f.Definition = json.RawMessage("{\"a\":\"caf\xe9\"}") }, store.ErrInvalidArgument},
 		{"sid_taken", func(f *store.Flow) { f.SID = existing.SID }, store.ErrAlreadyExists},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
