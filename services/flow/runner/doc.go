@@ -26,8 +26,7 @@
 // (a worker started for that event begins at once), and the commit of the
 // event that leaves the queue empty gives it back. An event recorded by
 // another replica while this one holds the lease is seen by that commit's
-// look at the queue, so the holder goes on with it (and a store that pushes
-// announcements wakes a lingering holder at once).
+// look at the queue, so the holder goes on with it.
 //
 // # Replicas and takeover
 //

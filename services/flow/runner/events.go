@@ -144,12 +144,10 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		// which saves the worker a transaction (and a wait for its fsync)
 		// before it can start. Held by another replica: that one works on
 		// the conversation and sees the event in the store at its next
-		// commit; the announcement wakes it at once if it is lingering.
+		// commit (or, lingering, at its next look). No announcement: every
+		// replica would answer it with a write.
 		_, leased, err = r.takeLease(ctx, tx, ev.ConversationSid)
-		if err != nil || leased {
-			return err
-		}
-		return tx.Notify(ctx, ev.ConversationSid)
+		return err
 	})
 	if err != nil {
 		return "", store.Event{}, fmt.Errorf("runner: recording event for flow %s: %w", ev.FlowSid, err)

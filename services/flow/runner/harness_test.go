@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,10 +21,12 @@ import (
 	conversationsv1 "github.com/twilio/twilio-go/rest/conversations/v1"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
+	"github.com/convoflow/convoflow/internal/pgtest"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/flow/engine"
 	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
+	"github.com/convoflow/convoflow/services/flow/store/postgres"
 	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
@@ -50,19 +53,24 @@ type harnessOptions struct {
 	leaseTTL, rescan time.Duration
 	// onFunction runs in every run-function call before it answers.
 	onFunction func()
+	// postgres runs the harness on PostgreSQL (a schema of its own)
+	// instead of an SQLite file.
+	postgres bool
 }
 
 // harness runs a Runner on a SQLite file against the Conversations fake,
 // with the fake's studio webhooks delivered to the runner by a small
 // receiver, and run-function calls answered by a test handler.
 type harness struct {
-	t      testing.TB
-	opts   harnessOptions
-	fake   *conversations.Server
-	rc     *twilio.RestClient
-	dbPath string
+	t    testing.TB
+	opts harnessOptions
+	fake *conversations.Server
+	rc   *twilio.RestClient
+	// dbPath is the SQLite file, dsn the PostgreSQL schema's DSN: the one
+	// the options chose.
+	dbPath, dsn string
 
-	st   *sqlite.Store
+	st   store.Store
 	r    atomic.Pointer[runner.Runner]
 	stop func()
 
@@ -79,7 +87,12 @@ func newHarness(tb testing.TB, opts harnessOptions) *harness {
 	if opts.timerInterval == 0 {
 		opts.timerInterval = 20 * time.Millisecond
 	}
-	h := &harness{t: tb, opts: opts, dbPath: filepath.Join(tb.TempDir(), "flow.db")}
+	h := &harness{t: tb, opts: opts}
+	if opts.postgres {
+		h.dsn = pgtest.NewSchema(tb)
+	} else {
+		h.dbPath = filepath.Join(tb.TempDir(), "flow.db")
+	}
 	h.studio = httptest.NewServer(http.HandlerFunc(h.receiveStudio))
 	tb.Cleanup(h.studio.Close)
 	h.fn = httptest.NewServer(http.HandlerFunc(h.receiveFunction))
@@ -101,13 +114,27 @@ func newHarness(tb testing.TB, opts harnessOptions) *harness {
 
 func (h *harness) runner() *runner.Runner { return h.r.Load() }
 
-// start opens the store and starts a runner on it.
-func (h *harness) start() {
+// openStore opens another store on the harness's database, as another
+// process (a replica, or the service restarted) would.
+func (h *harness) openStore() store.Store {
 	h.t.Helper()
-	st, err := sqlite.Open(context.Background(), h.dbPath, sqlite.Options{})
+	var st store.Store
+	var err error
+	if h.dsn != "" {
+		st, err = postgres.Open(context.Background(), h.dsn, postgres.Options{Logger: slog.New(slog.DiscardHandler)})
+	} else {
+		st, err = sqlite.Open(context.Background(), h.dbPath, sqlite.Options{})
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	return st
+}
+
+// start opens the store and starts a runner on it.
+func (h *harness) start() {
+	h.t.Helper()
+	st := h.openStore()
 	var rst store.Store = st
 	if h.opts.wrapStore != nil {
 		rst = h.opts.wrapStore(st)
@@ -436,3 +463,20 @@ func (w *stepSpy) AppendStep(ctx context.Context, st store.Step) (store.Step, er
 	}
 	return w.Tx.AppendStep(ctx, st)
 }
+
+// eachStore runs test once on SQLite and once on PostgreSQL, in parallel
+// subtests; test builds its harness with harnessOptions.postgres = pg.
+func eachStore(t *testing.T, test func(t *testing.T, pg bool)) {
+	for _, pg := range []bool{false, true} {
+		name := "sqlite"
+		if pg {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, pg)
+		})
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

@@ -18,7 +18,6 @@ import (
 	"github.com/convoflow/convoflow/services/flow/engine"
 	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
-	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
 func TestSupportAgentFlow(t *testing.T) {
@@ -812,10 +811,7 @@ func TestStaleTimersIgnored(t *testing.T) {
 			h.shutdown()
 			// What is left, seen by claiming everything due in two hours,
 			// with the runner stopped.
-			st, err := sqlite.Open(ctx, h.dbPath, sqlite.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := h.openStore()
 			defer st.Close()
 			ts, err := st.ClaimDueTimers(ctx, store.ClaimTimersParams{Now: time.Now().Add(2 * time.Hour), Owner: "inspector", LeaseDuration: time.Minute})
 			if err != nil {
