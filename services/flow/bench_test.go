@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	convapi "github.com/twilio/twilio-go/rest/conversations/v1"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
+	"github.com/convoflow/convoflow/internal/pgtest"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 )
 
@@ -60,7 +63,7 @@ func startBenchStack(b *testing.B) *benchStack {
 		}
 	}))
 	b.Cleanup(wrapper.Close)
-	bs.svc = startService(b, serviceOptions{conversationsURL: wrapper.URL, authToken: fake.AuthToken(), args: []string{"--log-level", "info"}, quiet: true})
+	bs.svc = startService(b, serviceOptions{db: benchDB(b), conversationsURL: wrapper.URL, authToken: fake.AuthToken(), args: []string{"--log-level", "info"}, quiet: true})
 	rest, err := twilioclient.New(twilioclient.Options{AccountSID: fake.AccountSid(), AuthToken: fake.AuthToken(), BaseURL: wrapper.URL})
 	if err != nil {
 		b.Fatal(err)
@@ -131,15 +134,43 @@ func (bs *benchStack) wait(ctx context.Context, i int) (time.Time, error) {
 	}
 }
 
+// benchStore is the store BenchmarkWebhookToMessage runs on: BENCH_STORE
+// is sqlite (the default) or postgres.
+func benchStore(b *testing.B) string {
+	switch s := os.Getenv("BENCH_STORE"); s {
+	case "", "sqlite":
+		return "sqlite"
+	case "postgres":
+		return s
+	default:
+		b.Fatalf("BENCH_STORE=%q: want sqlite or postgres", s)
+		return ""
+	}
+}
+
+// benchDB is the --db of a benchmark's service: an SQLite file, or a fresh
+// database on internal/pgtest's PostgreSQL.
+func benchDB(b *testing.B) string {
+	if benchStore(b) == "postgres" {
+		return pgtest.NewDatabase(b)
+	}
+	return filepath.Join(b.TempDir(), "flow.db")
+}
+
 // BenchmarkWebhookToMessage measures webhook → durable event → execution
 // → send-message posted to the Conversations fake, over loopback, with the
-// SQLite store on disk.
+// store BENCH_STORE names (SQLite on disk by default, or PostgreSQL), which
+// the sub-benchmarks' names carry (sqlite/throughput, postgres/throughput).
 //
 //   - throughput: 64 concurrent senders, executions/s.
 //   - paced_100, paced_500: events sent at 100/s and 500/s; latency from
 //     posting the webhook to its acknowledgement and to the fake receiving
 //     the flow's message, p50 and p99.
 func BenchmarkWebhookToMessage(b *testing.B) {
+	b.Run(benchStore(b), benchWebhookToMessage)
+}
+
+func benchWebhookToMessage(b *testing.B) {
 	b.Run("throughput", func(b *testing.B) {
 		bs := startBenchStack(b)
 		bs.prepare(b, b.N)

@@ -9,9 +9,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/convoflow/convoflow/internal/flagenv"
 	"github.com/convoflow/convoflow/internal/twilioclient"
+	"github.com/convoflow/convoflow/services/flow/runner"
 )
 
 // EnvPrefix prefixes the environment variables that set flowservice's
@@ -23,8 +25,22 @@ const EnvPrefix = "FLOWSERVICE_"
 type Config struct {
 	// Listen is the TCP address to serve on.
 	Listen string
-	// DB is the SQLite database file; its directory is created if needed.
+	// DB selects the store: a postgres:// or postgresql:// URL for
+	// PostgreSQL (the store replicas share), otherwise the path of an
+	// SQLite file, whose directory is created if needed.
 	DB string
+	// DBMaxConns is the PostgreSQL connection pool's size; 0 means the
+	// store's default (or the URL's pool_max_conns).
+	DBMaxConns int
+	// DBStatementTimeout bounds every PostgreSQL statement; 0 means the
+	// URL's statement_timeout, or the store's default (30 s).
+	DBStatementTimeout time.Duration
+	// LeaseTTL is how long a replica holds a conversation or a timer
+	// without renewing: a dead replica's work waits this long.
+	LeaseTTL time.Duration
+	// DrainTimeout bounds how long a stopping service lets events and
+	// timers in progress finish before it hands them back.
+	DrainTimeout time.Duration
 	// ConversationsURL is the base URL of the Conversations API.
 	ConversationsURL string
 	// AccountSid and AuthToken authenticate calls to the Conversations API
@@ -52,6 +68,9 @@ func DefaultConfig() Config {
 		ConversationsURL: twilioclient.DefaultBaseURL,
 		MessageAuthor:    "system",
 		LogLevel:         slog.LevelInfo,
+
+		LeaseTTL:     runner.DefaultLeaseTTL,
+		DrainTimeout: runner.DefaultDrainTimeout,
 	}
 }
 
@@ -65,7 +84,11 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("flowservice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address to serve gRPC, Connect, gRPC-Web and the webhook on")
-	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite database file (created with its directory when missing)")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "store: a postgres:// or postgresql:// URL (PostgreSQL, for replicas), or an SQLite file path (created with its directory when missing)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connection pool size (0: max(4, 2×CPUs), or the URL's pool_max_conns)")
+	fs.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout of every connection (0: the URL's statement_timeout, or 30s)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a replica holds a conversation or timer without renewing it (renewed every fifth of it); a dead replica's work is taken over after this long")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, how long events and timers in progress may take to finish before they are handed back")
 	fs.StringVar(&cfg.ConversationsURL, "conversations-url", cfg.ConversationsURL, "base URL of the Twilio Conversations API")
 	fs.StringVar(&cfg.AccountSid, "account-sid", "", "Twilio account SID (AC…): Conversations API credentials and the account webhooks are accepted for (required)")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "Twilio auth token: Conversations API credentials and the key of X-Twilio-Signature (required)")
@@ -93,8 +116,20 @@ func (c Config) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, errors.New("--listen is required"))
 	}
-	if c.DB == "" {
-		errs = append(errs, errors.New("--db is required"))
+	if _, err := storeKindOf(c.DB); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DBMaxConns < 0 {
+		errs = append(errs, fmt.Errorf("--db-max-conns %d must not be negative", c.DBMaxConns))
+	}
+	if c.DBStatementTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--db-statement-timeout %s must not be negative", c.DBStatementTimeout))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("--lease-ttl %s must be at least 1s", c.LeaseTTL))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--drain-timeout %s must be positive", c.DrainTimeout))
 	}
 	if !accountSidRE.MatchString(c.AccountSid) {
 		errs = append(errs, fmt.Errorf("--account-sid must be AC followed by 32 hex digits, got %q", c.AccountSid))

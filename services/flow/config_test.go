@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -27,7 +28,8 @@ func TestParseConfig(t *testing.T) {
 			name: "defaults",
 			args: []string{"--account-sid", sid, "--auth-token", "tok"},
 			want: Config{Listen: "127.0.0.1:8081", DB: "./.data/flowservice.db", ConversationsURL: "https://conversations.twilio.com",
-				AccountSid: sid, AuthToken: "tok", MessageAuthor: "system", LogLevel: slog.LevelInfo},
+				AccountSid: sid, AuthToken: "tok", MessageAuthor: "system", LogLevel: slog.LevelInfo,
+				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second},
 		},
 		{
 			name: "flags",
@@ -37,7 +39,8 @@ func TestParseConfig(t *testing.T) {
 				"--message-author", "bot", "--log-level", "debug"},
 			want: Config{Listen: "0.0.0.0:9000", DB: "/var/lib/flow.db", ConversationsURL: "http://127.0.0.1:8083", AccountSid: sid, AuthToken: "tok",
 				PublicURL: "https://flows.example.com", FunctionMap: []string{"https://a.twil.io=http://127.0.0.1:8082/functions", "https://b.twil.io=http://127.0.0.1:8084"},
-				MessageAuthor: "bot", LogLevel: slog.LevelDebug},
+				MessageAuthor: "bot", LogLevel: slog.LevelDebug,
+				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second},
 		},
 		{
 			name: "environment_and_flag_precedence",
@@ -46,7 +49,8 @@ func TestParseConfig(t *testing.T) {
 				"FLOWSERVICE_FUNCTION_MAP": "https://a.twil.io=http://x:1,https://b.twil.io=http://y:2", "FLOWSERVICE_LOG_LEVEL": "warn"},
 			want: Config{Listen: "127.0.0.1:7000", DB: "./.data/flowservice.db", ConversationsURL: "https://conversations.twilio.com",
 				AccountSid: sid, AuthToken: "secret", FunctionMap: []string{"https://a.twil.io=http://x:1", "https://b.twil.io=http://y:2"},
-				MessageAuthor: "system", LogLevel: slog.LevelWarn},
+				MessageAuthor: "system", LogLevel: slog.LevelWarn,
+				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second},
 		},
 		{
 			name:    "missing_credentials",
@@ -62,6 +66,19 @@ func TestParseConfig(t *testing.T) {
 			name:    "public_url_with_query",
 			args:    []string{"--account-sid", sid, "--auth-token", "t", "--public-url", "https://x.example?a=b"},
 			wantErr: []string{"must not have a query"},
+		},
+		{
+			name: "postgres_and_tuning",
+			args: []string{"--account-sid", sid, "--auth-token", "tok", "--db", "postgres://flow:pw@db.internal:5432/convoflow?sslmode=require",
+				"--db-max-conns", "32", "--db-statement-timeout", "5s", "--lease-ttl", "10s", "--drain-timeout", "3s"},
+			want: Config{Listen: "127.0.0.1:8081", DB: "postgres://flow:pw@db.internal:5432/convoflow?sslmode=require", ConversationsURL: "https://conversations.twilio.com",
+				AccountSid: sid, AuthToken: "tok", MessageAuthor: "system", LogLevel: slog.LevelInfo,
+				DBMaxConns: 32, DBStatementTimeout: 5 * time.Second, LeaseTTL: 10 * time.Second, DrainTimeout: 3 * time.Second},
+		},
+		{
+			name:    "bad_tuning",
+			args:    []string{"--account-sid", sid, "--auth-token", "t", "--db-max-conns", "-1", "--db-statement-timeout", "-1s", "--lease-ttl", "100ms", "--drain-timeout", "0s"},
+			wantErr: []string{"--db-max-conns -1", "--db-statement-timeout -1s must not be negative", "--lease-ttl 100ms must be at least 1s", "--drain-timeout 0s"},
 		},
 		{
 			name:    "extra_arguments",
@@ -140,5 +157,46 @@ func TestRun_addressInUse(t *testing.T) {
 		"--account-sid", testAccountSid, "--auth-token", "tok"}
 	if err := Run(t.Context(), args, func(string) string { return "" }, &stderr); err == nil {
 		t.Errorf("Run on a busy address returned nil\n%s", stderr.String())
+	}
+}
+
+func TestStoreKindOf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		db      string
+		want    storeKind
+		wantErr string
+	}{
+		{db: "./.data/flowservice.db", want: storeSQLite},
+		{db: "/var/lib/convoflow/flow.db", want: storeSQLite},
+		{db: "flow.db", want: storeSQLite},
+		{db: "./data:1/flow.db", want: storeSQLite},
+		{db: "postgres://u@h:5432/db?sslmode=disable", want: storePostgres},
+		{db: "postgresql://u:pw@h/db", want: storePostgres},
+		{db: "POSTGRES://u@h/db", want: storePostgres},
+		{db: "", wantErr: "--db is empty: want a postgres:// or postgresql:// URL"},
+		{db: "  ", wantErr: "--db is empty"},
+		{db: "mysql://x", wantErr: `--db mysql://x: "mysql" is not a store this service knows: want a postgres://`},
+		{db: "mysql://root:hunter2@db/x", wantErr: `--db mysql://root:xxxxx@db/x: "mysql" is not a store`},
+		{db: "file:flow.db?mode=memory", wantErr: `"file" is not a store`},
+		{db: "postgres:convoflow", wantErr: `"postgres" is not a store`},
+		{db: ":memory:", wantErr: "in-memory database"},
+	} {
+		t.Run(tc.db, func(t *testing.T) {
+			t.Parallel()
+			got, err := storeKindOf(tc.db)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("storeKindOf(%q) = %v, %v; want an error containing %q", tc.db, got, err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "\n") {
+					t.Errorf("error %q shows the password or spans lines", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("storeKindOf(%q) = %v, %v; want %v", tc.db, got, err, tc.want)
+			}
+		})
 	}
 }

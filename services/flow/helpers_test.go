@@ -21,10 +21,15 @@ import (
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
+	"github.com/convoflow/convoflow/internal/pgtest"
 	"github.com/convoflow/convoflow/internal/syncbuf"
 )
 
 const testAccountSid = "AC00000000000000000000000000000000"
+
+// TestMain stops the PostgreSQL server internal/pgtest may start (the
+// benchmarks with BENCH_STORE=postgres).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // flowClient is the FlowService client surface the tests use; the connect
 // client and an adapter over the grpc-go stub both provide it, so every

@@ -12,12 +12,11 @@ import (
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
 	"github.com/convoflow/convoflow/services/flow/runner"
-	"github.com/convoflow/convoflow/services/flow/store/sqlite"
 )
 
 // Run is the flowservice program: it parses args (each flag also settable
 // by a FLOWSERVICE_ environment variable, looked up with getenv), opens the
-// SQLite store (applying migrations), starts the runner's background work
+// store --db selects (SQLite or PostgreSQL, applying migrations), starts the runner's background work
 // and serves FlowService and the webhook until ctx ends. It logs "listening
 // on ADDR" to stderr when ready, then shuts down in order: the server first
 // (in-flight requests finish), then the runner, then the store.
@@ -36,13 +35,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // other components get svc and comp.
 func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 	log := base.With("svc", "flowservice")
-	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{})
+	st, err := openStore(ctx, cfg, log.With("comp", "store"))
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", cfg.DB, err)
+		return err
 	}
 	defer func() {
 		if cerr := st.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("closing %s: %w", cfg.DB, cerr))
+			err = errors.Join(err, fmt.Errorf("closing %s: %w", redactDB(cfg.DB), cerr))
 		}
 	}()
 	rn, err := runner.New(runner.Config{
@@ -53,6 +52,8 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 		FunctionMap:      cfg.FunctionMap,
 		MessageAuthor:    cfg.MessageAuthor,
 		Logger:           log.With("comp", "runner"),
+		LeaseTTL:         cfg.LeaseTTL,
+		DrainTimeout:     cfg.DrainTimeout,
 	})
 	if err != nil {
 		return err

@@ -55,10 +55,10 @@ func (w *runFunction) run(r *run, s *State) outcome {
 		form.Add(p.Key, v)
 	}
 	req := &HTTPRequest{
-		Method:      "POST",
-		URL:         target,
-		Header:      header("Content-Type", "application/x-www-form-urlencoded"),
-		Body:        []byte(form.Encode()),
+		Method:         "POST",
+		URL:            target,
+		Header:         header("Content-Type", "application/x-www-form-urlencoded"),
+		Body:           []byte(form.Encode()),
 		Widget:         s.Name,
 		FunctionSid:    w.FunctionSid,
 		IdempotencyKey: r.idempotencyKey(),

@@ -1,6 +1,9 @@
 // Command flowservice serves FlowService, a self-hosted Twilio Studio for
 // Conversations, over gRPC, Connect and gRPC-Web, with the Studio webhook
 // Conversations delivers events to. See services/flow/README.md.
+//
+// `flowservice healthcheck` asks a running flowservice for GET /healthz and
+// exits non-zero unless it is serving (for container health checks).
 package main
 
 import (
@@ -16,7 +19,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := flow.Run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+	run := flow.Run
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "healthcheck" {
+		// For container health checks: the image has no shell or curl.
+		run, args = flow.Healthcheck, args[1:]
+	}
+	if err := run(ctx, args, os.Getenv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "flowservice:", err)
 		os.Exit(1)
 	}
