@@ -237,3 +237,106 @@ func TestForgedWebhook(t *testing.T) {
 		t.Fatalf("a forged webhook started %d executions", len(ex))
 	}
 }
+
+// holdFlow tells the customer to hold on, calls the tutorial's Function and
+// confirms: a reply sent before the Function call and one after it.
+const holdFlow = `{
+  "description": "e2e: a reply, a Function call, a reply, across a replica's death",
+  "initial_state": "Trigger",
+  "flags": {"allow_concurrent_calls": true},
+  "states": [
+    {"name": "Trigger", "type": "trigger", "properties": {"offset": {"x": 0, "y": 0}},
+     "transitions": [{"event": "incomingMessage"}, {"event": "incomingCall"}, {"event": "incomingRequest"},
+       {"event": "incomingParent"}, {"event": "incomingConversationMessage", "next": "hold"}]},
+    {"name": "hold", "type": "send-message",
+     "properties": {"from": "{{flow.channel.address}}", "to": "{{contact.channel.address}}", "body": "One moment, finding you an agent"},
+     "transitions": [{"event": "sent", "next": "add-support-agent"}, {"event": "failed"}]},
+    {"name": "add-support-agent", "type": "run-function",
+     "properties": {"service_sid": "ZS00000000000000000000000000000001", "environment_sid": "ZE00000000000000000000000000000001",
+       "function_sid": "ZH00000000000000000000000000000001", "url": "https://support-1234-dev.twil.io/add-support-agent",
+       "parameters": [{"key": "conversationID", "value": "{{trigger.conversation.ConversationSid}}"}]},
+     "transitions": [{"event": "success", "next": "confirm"}, {"event": "fail", "next": "sorry"}]},
+    {"name": "confirm", "type": "send-message",
+     "properties": {"from": "{{flow.channel.address}}", "to": "{{contact.channel.address}}", "body": "Added support agent"},
+     "transitions": [{"event": "sent"}, {"event": "failed"}]},
+    {"name": "sorry", "type": "send-message",
+     "properties": {"from": "{{flow.channel.address}}", "to": "{{contact.channel.address}}",
+       "body": "Sorry, no support agent is available right now. Please try again in a few minutes."},
+     "transitions": [{"event": "sent"}, {"event": "failed"}]}
+  ]
+}`
+
+// (f) Two FlowService replicas on one PostgreSQL. Replica B, which the
+// webhooks reach, sends the first reply and is inside the Run Function
+// call (ParticipantService is paused, so the call hangs) when it is
+// killed with SIGKILL. Replica A takes the conversation over once B's
+// lease runs out, and the customer gets each reply exactly once: the one B
+// sent before dying is not sent again, and the confirmation comes from A.
+func TestReplicaKilledMidConversation(t *testing.T) {
+	s := startReplicaStack(t)
+	var def map[string]any
+	if err := json.Unmarshal([]byte(holdFlow), &def); err != nil {
+		t.Fatal(err)
+	}
+	st, err := structpb.NewStruct(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flowSid := s.publish(t, "Hold on", st, twilioNumber)
+	agents := s.agentAddresses(t)
+	customer := newCustomer()
+	const hold = "One moment, finding you an agent"
+
+	s.participant.Pause(t)
+	conv := s.text(t, customer, twilioNumber, "support")
+	s.waitOutbox(t, conv, "the first reply, from B", func(m []fakeclient.OutboundMessage) bool {
+		return delivered(m, customer, hold)
+	})
+	// B has sent the first reply and moved on to the Function call, which
+	// now hangs on the paused ParticipantService.
+	s.flowB.Kill(t)
+	killed := time.Now()
+	s.participant.Unpause(t)
+
+	msgs := s.waitOutbox(t, conv, added+" from A", func(m []fakeclient.OutboundMessage) bool {
+		return delivered(m, customer, added)
+	})
+	took := time.Since(killed)
+	ended := s.waitEnded(t, flowSid, conv, 1)
+	msgs, err = s.fakeClient(t).Outbox(t.Context(), "", conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("B killed; A's confirmation %s later; outbox: %q", took.Round(time.Millisecond), describe(msgs))
+	for _, body := range []string{hold, added} {
+		if n := count(msgs, customer, body); n != 1 {
+			t.Errorf("the customer got %q %d times, want once", body, n)
+		}
+	}
+	if n := count(msgs, customer, apology); n != 0 {
+		t.Errorf("the customer got the apology: the Function call failed after the takeover")
+	}
+	agentMsgs := 0
+	for _, m := range msgs {
+		if _, isAgent := agents[m.To]; isAgent && m.Body == added {
+			agentMsgs++
+		}
+	}
+	if agentMsgs != 1 {
+		t.Errorf("agents got %q %d times, want once (one agent added, once)", added, agentMsgs)
+	}
+	want := []string{
+		"Trigger -incomingConversationMessage-> hold",
+		"hold -sent-> add-support-agent",
+		"add-support-agent -success-> confirm",
+		"confirm -sent-> Ended",
+	}
+	if got := s.steps(t, flowSid, ended[0].GetSid()); !slices.Equal(got, want) {
+		t.Errorf("steps = %q, want %q", got, want)
+	}
+	// Takeover waits for B's 5 s lease to lapse, then A's rescan (1 s).
+	// The bound is generous for a loaded CI machine; the figure is logged.
+	if took > 15*time.Second {
+		t.Errorf("A confirmed %s after B died, want within 15 s (lease TTL 5 s + rescan 1 s)", took)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -21,6 +22,7 @@ import (
 	"github.com/convoflow/convoflow/fakes/conversations/fakeclient"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
+	"github.com/convoflow/convoflow/internal/pgtest"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 )
 
@@ -58,7 +60,7 @@ func imageTag() string {
 
 // server is one container of the stack.
 type server struct {
-	name string // image name and network alias
+	name string // network alias
 	port string // container port, e.g. "8081/tcp"
 	c    *testcontainers.DockerContainer
 }
@@ -91,9 +93,12 @@ func (s *server) Start(t testing.TB) {
 	}
 }
 
-// stack is the three servers on their own network.
+// stack is the three servers on their own network. In a replica stack
+// flow is replica A, which the test's RPCs go to, and flowB replica B,
+// which the fake delivers webhooks to.
 type stack struct {
 	fake, flow, participant *server
+	flowB                   *server
 }
 
 // startStack starts the fake, FlowService and ParticipantService wired as
@@ -110,30 +115,130 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatalf("network: %v", err)
 	}
-	creds := []string{"--account-sid", accountSid, "--auth-token", authToken}
 	s := &stack{}
-	s.fake = run(ctx, t, nw, "fakeconversations", "8083/tcp", "/_fake/healthz",
-		append([]string{"--studio-url", "http://flowservice:8081", "--log-level", "debug"}, creds...)...)
-	s.flow = run(ctx, t, nw, "flowservice", "8081/tcp", "/healthz",
-		append([]string{
-			"--conversations-url", "http://fakeconversations:8083",
-			"--public-url", "http://flowservice:8081",
-			"--function-map", functionHost + "=http://participantservice:8082/functions",
-		}, creds...)...)
-	s.participant = run(ctx, t, nw, "participantservice", "8082/tcp", "/healthz",
+	s.fake = runFake(ctx, t, nw, "flowservice")
+	s.flow = runFlow(ctx, t, nw, "flowservice")
+	s.participant = runParticipant(ctx, t, nw)
+	return s
+}
+
+// startReplicaStack is startStack with two FlowService replicas, A and B,
+// on one PostgreSQL: a cluster of the test's own on the host, listening
+// only on the test network's gateway address, which the containers reach
+// and nothing outside the host does. The fake delivers webhooks to B, so
+// B runs the conversations the test starts.
+func startReplicaStack(t *testing.T) *stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	nw, err := network.New(ctx)
+	testcontainers.CleanupNetwork(t, nw)
+	if err != nil {
+		t.Fatalf("network: %v", err)
+	}
+	pg := pgtest.Start(t, pgtest.Options{ListenAddresses: []string{gatewayOf(ctx, t, nw)}, Password: true})
+	dsn := pg.DSN("")
+	s := &stack{}
+	s.fake = runFake(ctx, t, nw, "flowservice-b")
+	s.flow = runFlow(ctx, t, nw, "flowservice-a", "--db", dsn)
+	s.flowB = runFlow(ctx, t, nw, "flowservice-b", "--db", dsn)
+	s.participant = runParticipant(ctx, t, nw)
+	return s
+}
+
+var creds = []string{"--account-sid", accountSid, "--auth-token", authToken}
+
+// runFake starts the fake delivering Studio webhooks to the FlowService
+// at alias studio.
+func runFake(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, studio string) *server {
+	return run(ctx, t, nw, "fakeconversations", "fakeconversations", "8083/tcp", "/_fake/healthz",
+		append([]string{"--studio-url", "http://" + studio + ":8081", "--log-level", "debug"}, creds...)...)
+}
+
+// runFlow starts a FlowService reachable as alias, with the tutorial's
+// Function domain mapped to ParticipantService.
+func runFlow(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, alias string, extra ...string) *server {
+	args := append([]string{
+		"--conversations-url", "http://fakeconversations:8083",
+		"--public-url", "http://" + alias + ":8081",
+		"--function-map", functionHost + "=http://participantservice:8082/functions",
+	}, creds...)
+	return run(ctx, t, nw, "flowservice", alias, "8081/tcp", "/healthz", append(args, extra...)...)
+}
+
+func runParticipant(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork) *server {
+	return run(ctx, t, nw, "participantservice", "participantservice", "8082/tcp", "/healthz",
 		append([]string{
 			"--conversations-url", "http://fakeconversations:8083",
 			"--agents", "/agents.yaml",
 			"--default-proxy-address", twilioNumber,
 		}, creds...)...)
-	return s
 }
 
-func run(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, name, port, health string, args ...string) *server {
+// gatewayOf returns the host's address on nw, which its containers route
+// to the host through.
+func gatewayOf(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork) string {
+	t.Helper()
+	cli := dockerClient(ctx, t)
+	res, err := cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect network %s: %v", nw.Name, err)
+	}
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.Is4() {
+			return c.Gateway.String()
+		}
+	}
+	t.Fatalf("network %s has no IPv4 gateway: %+v", nw.Name, res.Network.IPAM.Config)
+	return ""
+}
+
+func dockerClient(ctx context.Context, t testing.TB) *testcontainers.DockerClient {
+	t.Helper()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatalf("docker client: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Kill sends the container SIGKILL: the process dies at once, with no
+// drain and no hand-back, as when its machine is lost.
+func (s *server) Kill(t testing.TB) {
+	t.Helper()
+	cli := dockerClient(t.Context(), t)
+	if _, err := cli.ContainerKill(t.Context(), s.c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		t.Fatalf("kill %s: %v", s.name, err)
+	}
+}
+
+// Pause freezes the container's processes: connections to it stay open
+// and requests hang, as with a server stuck in a long call.
+func (s *server) Pause(t testing.TB) {
+	t.Helper()
+	cli := dockerClient(t.Context(), t)
+	if _, err := cli.ContainerPause(t.Context(), s.c.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
+		t.Fatalf("pause %s: %v", s.name, err)
+	}
+}
+
+// Unpause lets a paused container's processes run again.
+func (s *server) Unpause(t testing.TB) {
+	t.Helper()
+	cli := dockerClient(t.Context(), t)
+	if _, err := cli.ContainerUnpause(t.Context(), s.c.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
+		t.Fatalf("unpause %s: %v", s.name, err)
+	}
+}
+
+// run starts image as a container reachable on nw as alias, publishing
+// port on the host's loopback.
+func run(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, image, alias, port, health string, args ...string) *server {
 	t.Helper()
 	containerPort := mobynet.MustParsePort(port)
 	opts := []testcontainers.ContainerCustomizer{
-		network.WithNetwork([]string{name}, nw),
+		network.WithNetwork([]string{alias}, nw),
 		testcontainers.WithCmd(args...),
 		testcontainers.WithExposedPorts(port),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
@@ -143,17 +248,17 @@ func run(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, na
 		testcontainers.WithWaitStrategy(wait.ForHTTP(health).WithPort(port).
 			WithStartupTimeout(60 * time.Second)),
 	}
-	if name == "participantservice" {
+	if image == "participantservice" {
 		opts = append(opts, testcontainers.WithFiles(testcontainers.ContainerFile{
 			HostFilePath: "../examples/agents.yaml", ContainerFilePath: "/agents.yaml", FileMode: 0o644,
 		}))
 	}
-	c, err := testcontainers.Run(ctx, "convoflow/"+name+":"+imageTag(), opts...)
+	c, err := testcontainers.Run(ctx, "convoflow/"+image+":"+imageTag(), opts...)
 	testcontainers.CleanupContainer(t, c)
 	if err != nil {
-		t.Fatalf("run %s: %v", name, err)
+		t.Fatalf("run %s: %v", alias, err)
 	}
-	return &server{name: name, port: port, c: c}
+	return &server{name: alias, port: port, c: c}
 }
 
 func (s *stack) fakeClient(t testing.TB) *fakeclient.Client { return fakeclient.New(s.fake.URL(t)) }
