@@ -298,12 +298,14 @@ func TestReplicaKilledMidConversation(t *testing.T) {
 	killed := time.Now()
 	s.participant.Unpause(t)
 
-	msgs := s.waitOutbox(t, conv, added+" from A", func(m []fakeclient.OutboundMessage) bool {
+	s.waitOutbox(t, conv, added+" from A", func(m []fakeclient.OutboundMessage) bool {
 		return delivered(m, customer, added)
 	})
 	took := time.Since(killed)
+	// Read the outbox again once the execution has ended: a duplicate
+	// would have been sent by then.
 	ended := s.waitEnded(t, flowSid, conv, 1)
-	msgs, err = s.fakeClient(t).Outbox(t.Context(), "", conv)
+	msgs, err := s.fakeClient(t).Outbox(t.Context(), "", conv)
 	if err != nil {
 		t.Fatal(err)
 	}
