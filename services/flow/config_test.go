@@ -200,3 +200,17 @@ func TestStoreKindOf(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactDB(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ db, want string }{
+		{"./.data/flowservice.db", "./.data/flowservice.db"},
+		{"postgres://u:hunter2@h:5432/db?sslmode=disable", "postgres://u:xxxxx@h:5432/db?sslmode=disable"},
+		{"postgresql://u@h/db?password=hunter2&sslpassword=hunter2", "postgresql://u@h/db?password=xxxxx&sslpassword=xxxxx"},
+		{"mysql://root:hunter2@db/x?password=hunter2", "mysql://root:xxxxx@db/x?password=xxxxx"},
+	} {
+		if got := redactDB(tc.db); got != tc.want {
+			t.Errorf("redactDB(%q) = %q, want %q", tc.db, got, tc.want)
+		}
+	}
+}

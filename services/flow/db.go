@@ -51,10 +51,15 @@ func hasScheme(db, scheme string) bool {
 	return len(db) > len(scheme)+3 && strings.EqualFold(db[:len(scheme)+3], scheme+"://")
 }
 
-// redactDB shows a database URL without its password (and, when it cannot
-// be parsed, only its scheme), for errors and logs.
+// redactDB shows --db without a password, for errors and logs: a
+// PostgreSQL URL as the store describes it (secret parameters such as
+// sslpassword masked too), another URL with net/url's Redacted and its
+// password parameter masked, a file path as it is.
 func redactDB(db string) string {
-	if !schemeRE.MatchString(db) {
+	switch {
+	case hasScheme(db, "postgres"), hasScheme(db, "postgresql"):
+		return postgres.DescribeDSN(db)
+	case !schemeRE.MatchString(db):
 		return db
 	}
 	u, err := url.Parse(db)
@@ -62,17 +67,11 @@ func redactDB(db string) string {
 		scheme, _, _ := strings.Cut(db, ":")
 		return scheme + "://…"
 	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	q := u.Query()
-	if q.Has("password") {
+	if q := u.Query(); q.Has("password") {
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
 	}
-	return u.String()
+	return u.Redacted()
 }
 
 // openStore opens the store cfg.DB selects and applies its migrations. An

@@ -37,6 +37,10 @@ var secretKeys = []string{"password", "sslpassword"}
 // describeKeys are the key=value parameters a description may show.
 var describeKeys = []string{"host", "port", "dbname", "user"}
 
+// DescribeDSN names the database dsn points at without any secret, for
+// callers' logs and errors: the same description the store's own use.
+func DescribeDSN(dsn string) string { return describeDSN(dsn, nil) }
+
 // describeDSN names the database dsn points at without any secret: a URL
 // with its password and secret parameters masked (net/url's Redacted), or,
 // for key=value strings, only the host, port, database and user. cfg, when
