@@ -22,6 +22,7 @@ import (
 	"github.com/convoflow/convoflow/fakes/conversations/fakeclient"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
+	"github.com/convoflow/convoflow/internal/apikey"
 	"github.com/convoflow/convoflow/internal/pgtest"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 )
@@ -148,6 +149,10 @@ func startReplicaStack(t *testing.T) *stack {
 
 var creds = []string{"--account-sid", accountSid, "--auth-token", authToken}
 
+// apiKey is the key both services require, given as deployments give
+// secrets: in the environment (FLOWSERVICE_API_KEY, PARTICIPANTSERVICE_API_KEY).
+const apiKey = "e2e-api-key-0123456789abcdef"
+
 // runFake starts the fake delivering Studio webhooks to the FlowService
 // at alias studio.
 func runFake(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, studio string) *server {
@@ -240,6 +245,7 @@ func run(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, im
 	opts := []testcontainers.ContainerCustomizer{
 		network.WithNetwork([]string{alias}, nw),
 		testcontainers.WithCmd(args...),
+		testcontainers.WithEnv(map[string]string{"FLOWSERVICE_API_KEY": apiKey, "PARTICIPANTSERVICE_API_KEY": apiKey}),
 		testcontainers.WithExposedPorts(port),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			// Publish on loopback only, never on every interface.
@@ -263,12 +269,16 @@ func run(ctx context.Context, t *testing.T, nw *testcontainers.DockerNetwork, im
 
 func (s *stack) fakeClient(t testing.TB) *fakeclient.Client { return fakeclient.New(s.fake.URL(t)) }
 
+// keyed is the HTTP client the services' RPC clients use: it sends the
+// API key.
+var keyed = &http.Client{Transport: apikey.RoundTripper(apiKey, nil)}
+
 func (s *stack) flowClient(t testing.TB) flowv1connect.FlowServiceClient {
-	return flowv1connect.NewFlowServiceClient(http.DefaultClient, s.flow.URL(t))
+	return flowv1connect.NewFlowServiceClient(keyed, s.flow.URL(t))
 }
 
 func (s *stack) participantClient(t testing.TB) participantv1connect.ParticipantServiceClient {
-	return participantv1connect.NewParticipantServiceClient(http.DefaultClient, s.participant.URL(t))
+	return participantv1connect.NewParticipantServiceClient(keyed, s.participant.URL(t))
 }
 
 // twilio is the official SDK pointed at the fake, as a user's code would be.

@@ -22,6 +22,10 @@ const (
 	// functionHost is the Twilio Functions domain the exported flow calls;
 	// FlowService's --function-map sends it to ParticipantService.
 	functionHost = "https://support-1234-dev.twil.io"
+	// devAPIKey is the API key both services require unless --api-key
+	// gives another; it is printed with the grpcurl examples. A real
+	// deployment generates its own (openssl rand -hex 32).
+	devAPIKey = "convoflow-dev-key-0123456789"
 )
 
 type config struct {
@@ -32,6 +36,7 @@ type config struct {
 	fakePort  int
 	flowPort  int
 	partyPort int
+	apiKey    string // the key FlowService and ParticipantService require
 }
 
 func (c config) fakeURL() string  { return fmt.Sprintf("http://127.0.0.1:%d", c.fakePort) }
@@ -49,6 +54,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.fakePort, "fake-port", 8083, "port of the Conversations fake")
 	fs.IntVar(&c.flowPort, "flow-port", 8081, "port of FlowService")
 	fs.IntVar(&c.partyPort, "participant-port", 8082, "port of ParticipantService")
+	fs.StringVar(&c.apiKey, "api-key", devAPIKey, "API key FlowService and ParticipantService require (at least 16 characters)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -223,7 +222,7 @@ func (d *demo) printSteps(ctx context.Context, e *flowv1.Execution) error {
 
 // agents maps the roster's addresses to names, read from ParticipantService.
 func (d *demo) agents(ctx context.Context) (map[string]string, error) {
-	pc := participantv1connect.NewParticipantServiceClient(http.DefaultClient, d.c.partyURL())
+	pc := participantv1connect.NewParticipantServiceClient(keyed(d.c), d.c.partyURL())
 	res, err := pc.ListAgents(ctx, &participantv1.ListAgentsRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)

@@ -25,7 +25,7 @@ func runStack(ctx context.Context, c config, out io.Writer) error {
 	}
 	if err := usage.Execute(out, map[string]any{
 		"FakeURL": c.fakeURL(), "FlowURL": c.flowURL(), "PartyURL": c.partyURL(), "Data": c.data,
-		"FlowPort": c.flowPort, "PartyPort": c.partyPort,
+		"FlowPort": c.flowPort, "PartyPort": c.partyPort, "Key": c.apiKey,
 		"FlowSid": flowSid, "Note": note, "Twilio": twilioNumber, "Customer": customerNumber,
 	}); err != nil {
 		return err
@@ -56,11 +56,13 @@ Text "support" as a customer:
 Read what reached the phones:
   curl -s {{.FakeURL}}/_fake/outbox
 
+Both services require the API key {{.Key}} (devstack --api-key sets another).
 Explore FlowService with grpcurl (go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4):
-  grpcurl -plaintext 127.0.0.1:{{.FlowPort}} list
-  grpcurl -plaintext -d '{"flow_sid":"{{.FlowSid}}"}' 127.0.0.1:{{.FlowPort}} convoflow.flow.v1.FlowService/ListExecutions
-  grpcurl -plaintext -d '{"flow_sid":"{{.FlowSid}}","execution_sid":"FN…"}' 127.0.0.1:{{.FlowPort}} convoflow.flow.v1.FlowService/ListExecutionSteps
-  grpcurl -plaintext 127.0.0.1:{{.PartyPort}} convoflow.participant.v1.ParticipantService/ListAgents
+  export AUTH='authorization: Bearer {{.Key}}'
+  grpcurl -plaintext -H "$AUTH" 127.0.0.1:{{.FlowPort}} list
+  grpcurl -plaintext -H "$AUTH" -d '{"flow_sid":"{{.FlowSid}}"}' 127.0.0.1:{{.FlowPort}} convoflow.flow.v1.FlowService/ListExecutions
+  grpcurl -plaintext -H "$AUTH" -d '{"flow_sid":"{{.FlowSid}}","execution_sid":"FN…"}' 127.0.0.1:{{.FlowPort}} convoflow.flow.v1.FlowService/ListExecutionSteps
+  grpcurl -plaintext -H "$AUTH" 127.0.0.1:{{.PartyPort}} convoflow.participant.v1.ParticipantService/ListAgents
 
 Play the whole tutorial in another terminal: make demo
 Press Ctrl-C to stop.

@@ -8,11 +8,17 @@ import (
 
 	"github.com/convoflow/convoflow/examples/tutorial"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
+	"github.com/convoflow/convoflow/internal/apikey"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 )
 
+// keyed is an HTTP client sending the services' API key.
+func keyed(c config) *http.Client {
+	return &http.Client{Transport: apikey.RoundTripper(c.apiKey, nil)}
+}
+
 func flowClient(c config) flowv1connect.FlowServiceClient {
-	return flowv1connect.NewFlowServiceClient(http.DefaultClient, c.flowURL())
+	return flowv1connect.NewFlowServiceClient(keyed(c), c.flowURL())
 }
 
 func conversationsClient(c config) (*twilio.RestClient, error) {

@@ -37,6 +37,9 @@ func startStack(ctx context.Context, c config) (*stack, error) {
 		return nil, err
 	}
 	creds := []string{"--account-sid", accountSid, "--auth-token", authToken}
+	// The key reaches the services in the environment, as deployments pass
+	// secrets, so it does not show in ps.
+	keyEnv := []string{"FLOWSERVICE_API_KEY=" + c.apiKey, "PARTICIPANTSERVICE_API_KEY=" + c.apiKey}
 	specs := []struct {
 		name, health string
 		args         []string
@@ -73,7 +76,7 @@ func startStack(ctx context.Context, c config) (*stack, error) {
 	}
 	s := &stack{}
 	for _, sp := range specs {
-		p, err := startProc(filepath.Join(c.bin, sp.name), sp.name, sp.health, filepath.Join(logs, sp.name+".log"), sp.args)
+		p, err := startProc(filepath.Join(c.bin, sp.name), sp.name, sp.health, filepath.Join(logs, sp.name+".log"), sp.args, keyEnv)
 		if err != nil {
 			s.stop()
 			return nil, err
@@ -87,7 +90,7 @@ func startStack(ctx context.Context, c config) (*stack, error) {
 	return s, nil
 }
 
-func startProc(bin, name, health, logPath string, args []string) (*proc, error) {
+func startProc(bin, name, health, logPath string, args, env []string) (*proc, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s: %w (build it with `make build`)", name, err)
 	}
@@ -96,6 +99,7 @@ func startProc(bin, name, health, logPath string, args []string) (*proc, error) 
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: a Ctrl-C in the terminal reaches devstack alone,
 	// which then stops the servers in reverse order instead of all at once.

@@ -39,12 +39,13 @@ func Path(tb testing.TB) string {
 	return ""
 }
 
-// Args builds "-plaintext [-d DATA] ADDR [VERB] [SYMBOL]" from args written
-// as "[-d DATA] [VERB] [SYMBOL]": grpcurl wants its flags before the
-// address and the verb or method after it.
+// Args builds "-plaintext [-FLAG VALUE]... ADDR [VERB] [SYMBOL]" from args
+// written as "[-FLAG VALUE]... [VERB] [SYMBOL]" (-d DATA, -H HEADER):
+// grpcurl wants its flags before the address and the verb or method after
+// it.
 func Args(addr string, args ...string) []string {
 	out := []string{"-plaintext"}
-	if len(args) >= 2 && args[0] == "-d" {
+	for len(args) >= 2 && strings.HasPrefix(args[0], "-") {
 		out = append(out, args[0], args[1])
 		args = args[2:]
 	}

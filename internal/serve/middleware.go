@@ -12,8 +12,8 @@ import (
 )
 
 // middleware wraps the mux with, from the outside in: request logging,
-// panic recovery, per-request deadlines and, for streams, cancellation when
-// shutdown begins.
+// panic recovery, per-request deadlines, for streams cancellation when
+// shutdown begins, and the API key check.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -66,6 +66,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					r.Body = &clearOnEOF{ReadCloser: r.Body, rc: rc}
 				}
 			}
+		}
+		if !s.authenticate(rec, r) {
+			return
 		}
 		next.ServeHTTP(rec, r)
 	})

@@ -15,6 +15,8 @@ import (
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/convoflow/convoflow/internal/apikey"
 )
 
 // Defaults for the Config fields left zero.
@@ -89,6 +91,18 @@ type Config struct {
 	// once its context is cancelled; connections still open after it are
 	// closed.
 	ShutdownTimeout time.Duration
+
+	// APIKeys, when set, are required (as "authorization: Bearer KEY") by
+	// every RPC and by reflection; health and the plain routes stay open.
+	// Reload reads its file again.
+	APIKeys *apikey.Set
+	// InsecureNoAuth allows serving without APIKeys on an address other
+	// than loopback; New refuses that otherwise (ErrNoAuth).
+	InsecureNoAuth bool
+	// TLSCertFile and TLSKeyFile, when set, make Run serve HTTPS (HTTP/2
+	// and HTTP/1.1 negotiated by ALPN) instead of h2c. Reload reads them
+	// again.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Server serves one or more connect services and their plain routes on one
@@ -99,6 +113,9 @@ type Server struct {
 	handler http.Handler
 	health  *grpchealth.StaticChecker
 	names   []string
+	// protected holds the path prefixes that need an API key.
+	protected []string
+	tls       *certificate // nil without TLS
 	// streaming holds the procedure paths ("/pkg.Service/Method") of
 	// streaming RPCs, which are exempt from the per-request deadlines.
 	streaming map[string]bool
@@ -132,8 +149,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("serve: at least one Service is required")
 	}
 	setDefaults(&cfg)
+	if err := checkExposure(cfg); err != nil {
+		return nil, err
+	}
+	cert, err := loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, err
+	}
 
 	s := &Server{
+		protected: protectedPrefixes(cfg.Services),
+		tls:       cert,
 		cfg:       cfg,
 		log:       cfg.Logger.With("svc", cfg.Name),
 		streaming: map[string]bool{},
@@ -284,6 +310,30 @@ func (s *Server) Serving() bool {
 	return s.serving
 }
 
+// Reload reads the API keys file and the TLS certificate again, what the
+// programs do on SIGHUP. What fails to load is logged and returned, and the
+// keys or certificate in use stay.
+func (s *Server) Reload() error {
+	var errs []error
+	if k := s.cfg.APIKeys; k != nil {
+		if err := k.Reload(); err != nil {
+			s.log.Error("reloading API keys; the previous keys stay in use", "err", err)
+			errs = append(errs, err)
+		} else {
+			s.log.Info("API keys reloaded", "keys", k.Len(), "file", k.File())
+		}
+	}
+	if s.tls != nil {
+		if err := s.tls.reload(); err != nil {
+			s.log.Error("reloading the TLS certificate; the previous one stays in use", "err", err)
+			errs = append(errs, err)
+		} else {
+			s.log.Info("TLS certificate reloaded", "cert", s.tls.certFile)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Ready returns a channel that is closed once Run listens.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
@@ -294,12 +344,15 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// URL returns "http://" + Addr(), the base URL for clients, once Ready is
-// closed; "" before.
+// URL returns "http://" + Addr() ("https://" with TLS), the base URL for
+// clients, once Ready is closed; "" before.
 func (s *Server) URL() string {
 	a := s.Addr()
 	if a == nil {
 		return ""
+	}
+	if s.tls != nil {
+		return "https://" + a.String()
 	}
 	return "http://" + a.String()
 }
@@ -326,8 +379,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	// Prior-knowledge h2c, what grpc-go and grpcurl -plaintext speak.
-	protocols.SetUnencryptedHTTP2(true)
+	if s.tls != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		// Prior-knowledge h2c, what grpc-go and grpcurl -plaintext speak.
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		Protocols:         protocols,
@@ -340,17 +397,28 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.tls != nil {
+		srv.TLSConfig = s.tls.config()
+	}
 
 	s.mu.Lock()
 	s.addr = ln.Addr()
 	s.mu.Unlock()
 	// Log before announcing readiness, so whoever waits on Ready also finds
 	// the line in the log.
+	s.logSecurity(ln.Addr().String())
 	s.log.Info("listening on "+ln.Addr().String(), "addr", ln.Addr().String())
 	close(s.ready)
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if s.tls != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 
 	select {
 	case err := <-serveErr:

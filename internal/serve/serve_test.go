@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
@@ -241,10 +242,23 @@ func callers(t *testing.T, ts *testServer) map[string]flowCaller {
 		}
 	}
 	grpcClient := flowv1.NewFlowServiceClient(grpcConn(t, ts.addr))
+	// The connect clients send the ctx's outgoing gRPC metadata as headers,
+	// as grpc-go does, so one context drives every stack.
+	md := connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			out, _ := metadata.FromOutgoingContext(ctx)
+			for k, vs := range out {
+				for _, v := range vs {
+					req.Header().Add(k, v)
+				}
+			}
+			return next(ctx, req)
+		}
+	}))
 	return map[string]flowCaller{
-		"connect_grpc_h2c":    connectCall(flowv1connect.NewFlowServiceClient(h2cClient(t), ts.url, connect.WithGRPC())),
-		"connect_grpcweb_h2c": connectCall(flowv1connect.NewFlowServiceClient(h2cClient(t), ts.url, connect.WithGRPCWeb())),
-		"connect_http1":       connectCall(flowv1connect.NewFlowServiceClient(http1Client(t), ts.url)),
+		"connect_grpc_h2c":    connectCall(flowv1connect.NewFlowServiceClient(h2cClient(t), ts.url, connect.WithGRPC(), md)),
+		"connect_grpcweb_h2c": connectCall(flowv1connect.NewFlowServiceClient(h2cClient(t), ts.url, connect.WithGRPCWeb(), md)),
+		"connect_http1":       connectCall(flowv1connect.NewFlowServiceClient(http1Client(t), ts.url, md)),
 		"grpc_go": func(ctx context.Context, sid string) (string, codes.Code) {
 			res, err := grpcClient.GetFlow(ctx, &flowv1.GetFlowRequest{Sid: sid})
 			if err != nil {

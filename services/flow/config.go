@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/convoflow/convoflow/internal/flagenv"
+	"github.com/convoflow/convoflow/internal/serve"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/flow/runner"
 )
@@ -58,6 +59,8 @@ type Config struct {
 	MessageAuthor string
 	// LogLevel filters the logs.
 	LogLevel slog.Level
+	// Security holds the API keys, --insecure-no-auth and TLS.
+	Security serve.Security
 }
 
 // DefaultConfig returns the defaults of every flag.
@@ -97,6 +100,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.Var(&fm, "function-map", "FROM=TO URL-prefix rewrite for run-function and make-http-request, e.g. https://support-1234-dev.twil.io=http://127.0.0.1:8082/functions (repeatable; comma-separated in the environment)")
 	fs.StringVar(&cfg.MessageAuthor, "message-author", cfg.MessageAuthor, "author of the messages flows post into conversations")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	cfg.Security.Register(fs)
 	if err := flagenv.Parse(fs, EnvPrefix, args, getenv); err != nil {
 		return Config{}, err
 	}
@@ -159,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.MessageAuthor) == "" {
 		errs = append(errs, errors.New("--message-author must not be empty"))
+	}
+	if err := c.Security.Validate(c.Listen); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/convoflow/convoflow/internal/serve"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -36,21 +38,47 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"--listen", "0.0.0.0:9000", "--db", "/var/lib/flow.db", "--conversations-url", "http://127.0.0.1:8083",
 				"--account-sid", sid, "--auth-token", "tok", "--public-url", "https://flows.example.com",
 				"--function-map", "https://a.twil.io=http://127.0.0.1:8082/functions", "--function-map", "https://b.twil.io=http://127.0.0.1:8084",
-				"--message-author", "bot", "--log-level", "debug"},
+				"--message-author", "bot", "--log-level", "debug", "--api-key", "key-1-0123456789abcdef"},
 			want: Config{Listen: "0.0.0.0:9000", DB: "/var/lib/flow.db", ConversationsURL: "http://127.0.0.1:8083", AccountSid: sid, AuthToken: "tok",
 				PublicURL: "https://flows.example.com", FunctionMap: []string{"https://a.twil.io=http://127.0.0.1:8082/functions", "https://b.twil.io=http://127.0.0.1:8084"},
 				MessageAuthor: "bot", LogLevel: slog.LevelDebug,
-				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second},
+				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second,
+				Security: serve.Security{APIKeys: []string{"key-1-0123456789abcdef"}}},
+		},
+		{
+			name:    "reachable_without_keys",
+			args:    []string{"--listen", "0.0.0.0:9000", "--account-sid", sid, "--auth-token", "tok"},
+			wantErr: []string{"refusing to serve without API keys", "--insecure-no-auth"},
+		},
+		{
+			name: "reachable_insecure",
+			args: []string{"--listen", ":9000", "--account-sid", sid, "--auth-token", "tok", "--insecure-no-auth"},
+			want: Config{Listen: ":9000", DB: "./.data/flowservice.db", ConversationsURL: "https://conversations.twilio.com",
+				AccountSid: sid, AuthToken: "tok", MessageAuthor: "system", LogLevel: slog.LevelInfo,
+				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second, Security: serve.Security{InsecureNoAuth: true}},
+		},
+		{
+			name: "bad_security",
+			args: []string{"--account-sid", sid, "--auth-token", "tok", "--api-key", "short", "--api-keys-file", "/nonexistent/keys",
+				"--tls-cert", "/nonexistent/cert.pem"},
+			wantErr: []string{"at least 16 characters", "--tls-cert and --tls-key go together"},
+		},
+		{
+			name:    "insecure_and_keys",
+			args:    []string{"--account-sid", sid, "--auth-token", "tok", "--api-key", "key-1-0123456789abcdef", "--insecure-no-auth"},
+			wantErr: []string{"--insecure-no-auth contradicts --api-key"},
 		},
 		{
 			name: "environment_and_flag_precedence",
 			args: []string{"--listen", "127.0.0.1:7000"},
 			env: map[string]string{"FLOWSERVICE_LISTEN": "127.0.0.1:1", "FLOWSERVICE_ACCOUNT_SID": sid, "FLOWSERVICE_AUTH_TOKEN": "secret",
-				"FLOWSERVICE_FUNCTION_MAP": "https://a.twil.io=http://x:1,https://b.twil.io=http://y:2", "FLOWSERVICE_LOG_LEVEL": "warn"},
+				"FLOWSERVICE_FUNCTION_MAP": "https://a.twil.io=http://x:1,https://b.twil.io=http://y:2", "FLOWSERVICE_LOG_LEVEL": "warn",
+				"FLOWSERVICE_API_KEY": "key-1-0123456789abcdef,key-2-0123456789abcdef"},
 			want: Config{Listen: "127.0.0.1:7000", DB: "./.data/flowservice.db", ConversationsURL: "https://conversations.twilio.com",
 				AccountSid: sid, AuthToken: "secret", FunctionMap: []string{"https://a.twil.io=http://x:1", "https://b.twil.io=http://y:2"},
 				MessageAuthor: "system", LogLevel: slog.LevelWarn,
-				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second},
+				LeaseTTL: 5 * time.Second, DrainTimeout: 10 * time.Second,
+				Security: serve.Security{APIKeys: []string{"key-1-0123456789abcdef", "key-2-0123456789abcdef"}}},
 		},
 		{
 			name:    "missing_credentials",
@@ -125,7 +153,8 @@ func TestParseConfig_help(t *testing.T) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
 	for _, env := range []string{"FLOWSERVICE_LISTEN", "FLOWSERVICE_DB", "FLOWSERVICE_CONVERSATIONS_URL", "FLOWSERVICE_ACCOUNT_SID",
-		"FLOWSERVICE_AUTH_TOKEN", "FLOWSERVICE_PUBLIC_URL", "FLOWSERVICE_FUNCTION_MAP", "FLOWSERVICE_MESSAGE_AUTHOR", "FLOWSERVICE_LOG_LEVEL"} {
+		"FLOWSERVICE_AUTH_TOKEN", "FLOWSERVICE_PUBLIC_URL", "FLOWSERVICE_FUNCTION_MAP", "FLOWSERVICE_MESSAGE_AUTHOR", "FLOWSERVICE_LOG_LEVEL",
+		"FLOWSERVICE_API_KEY", "FLOWSERVICE_API_KEYS_FILE", "FLOWSERVICE_INSECURE_NO_AUTH", "FLOWSERVICE_TLS_CERT", "FLOWSERVICE_TLS_KEY"} {
 		if !strings.Contains(stderr.String(), env) {
 			t.Errorf("--help does not name %s:\n%s", env, stderr.String())
 		}

@@ -32,7 +32,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 // run serves with cfg. base is the root logger: serve adds svc itself, the
-// other components get svc and comp.
+// other components get svc and comp. On SIGHUP the server reads its API
+// keys file and TLS certificate again.
 func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 	log := base.With("svc", "flowservice")
 	st, err := openStore(ctx, cfg, log.With("comp", "store"))
@@ -71,16 +72,21 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 		return err
 	}
 	path, h := flowv1connect.NewFlowServiceHandler(svc, serve.HandlerOptions(0)...)
-	srv, err = serve.New(serve.Config{
+	scfg := serve.Config{
 		Name:     "flowservice",
 		Addr:     cfg.Listen,
 		Logger:   base,
 		Services: []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}},
 		Routes:   []serve.Route{{Pattern: webhookPattern, Handler: newWebhook(svc, cfg.AuthToken)}},
-	})
+	}
+	if err := cfg.Security.Apply(&scfg); err != nil {
+		return err
+	}
+	srv, err = serve.New(scfg)
 	if err != nil {
 		return err
 	}
+	serve.OnHangup(ctx, func() { _ = srv.Reload() }) // failures are logged; the old keys stay
 	// The runner outlives the server by a little: it stops only once no
 	// request can reach it any more.
 	runnerCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))

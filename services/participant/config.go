@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/convoflow/convoflow/internal/flagenv"
+	"github.com/convoflow/convoflow/internal/serve"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/participant/address"
 )
@@ -39,6 +40,8 @@ type Config struct {
 	TwilioTimeout time.Duration
 	// LogLevel is the lowest level logged.
 	LogLevel slog.Level
+	// Security holds the API keys, --insecure-no-auth and TLS.
+	Security serve.Security
 }
 
 // DefaultConfig returns the defaults: a local listener, Twilio's API, and
@@ -69,6 +72,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.StringVar(&cfg.DefaultProxyAddress, "default-proxy-address", "", "Twilio number used as proxy address when a request or roster entry gives none, e.g. +15017122661")
 	fs.DurationVar(&cfg.TwilioTimeout, "twilio-timeout", cfg.TwilioTimeout, "timeout of each Conversations API request")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	cfg.Security.Register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: participantservice [flags]\n\nParticipantService: adds and removes Twilio Conversations participants over gRPC/Connect,\nroutes conversations to support agents, and serves Studio Run Function endpoints.\n\nFlags (each also settable by the environment variable named):\n")
 		fs.PrintDefaults()
@@ -107,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.TwilioTimeout <= 0 {
 		errs = append(errs, errors.New("--twilio-timeout must be positive"))
+	}
+	if err := c.Security.Validate(c.Listen); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -8,9 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
@@ -56,13 +53,17 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	path, handler := participantv1connect.NewParticipantServiceHandler(h, serve.HandlerOptions(0)...)
-	m.srv, err = serve.New(serve.Config{
+	scfg := serve.Config{
 		Name:     "participantservice",
 		Addr:     cfg.Listen,
 		Logger:   log,
 		Services: []serve.Service{{Name: participantv1connect.ParticipantServiceName, Path: path, Handler: handler}},
 		Routes:   FunctionRoutes(h, log.With("comp", "functions")),
-	})
+	}
+	if err := cfg.Security.Apply(&scfg); err != nil {
+		return nil, err
+	}
+	m.srv, err = serve.New(scfg)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +88,18 @@ func (m *Main) ReloadRoster() error {
 		return errors.New("no roster file configured")
 	}
 	return m.roster.Reload()
+}
+
+// Reload is what SIGHUP does: read the roster, the API keys file and the
+// TLS certificate again. Failures are logged, and what failed to load
+// stays as it was.
+func (m *Main) Reload() error {
+	var errs []error
+	if m.roster != nil {
+		errs = append(errs, m.roster.Reload())
+	}
+	errs = append(errs, m.srv.Reload())
+	return errors.Join(errs...)
 }
 
 // Ready is closed once Run listens.
@@ -117,22 +130,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("participantservice: %w", err)
 	}
-	if m.roster != nil {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		mlog := log.With("comp", "main")
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					mlog.Info("SIGHUP: reloading the roster")
-					_ = m.ReloadRoster() // a failure is logged; the old roster stays
-				}
-			}
-		}()
-	}
+	mlog := log.With("comp", "main")
+	serve.OnHangup(ctx, func() {
+		mlog.Info("SIGHUP: reloading the roster, API keys and TLS certificate")
+		_ = m.Reload() // failures are logged; what failed stays as it was
+	})
 	return m.Run(ctx)
 }
