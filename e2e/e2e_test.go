@@ -219,18 +219,8 @@ func TestForgedWebhook(t *testing.T) {
 	}
 	target := s.flow.URL(t) + "/v1/Accounts/" + accountSid + "/Flows/" + flowSid
 	for name, sig := range map[string]string{"forged": "bm90IGEgc2lnbmF0dXJl", "missing": ""} {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, target, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if sig != "" {
-			req.Header.Set("X-Twilio-Signature", sig)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("%s signature: status %d, want 403", name, resp.StatusCode)
+		if status, _ := postSigned(t, target, form, sig); status != http.StatusForbidden {
+			t.Fatalf("%s signature: status %d, want 403", name, status)
 		}
 	}
 	if ex := s.executions(t, flowSid, conv); len(ex) != 0 {

@@ -177,6 +177,9 @@ func runParticipant(ctx context.Context, t *testing.T, nw *testcontainers.Docker
 			"--conversations-url", "http://fakeconversations:8083",
 			"--agents", "/agents.yaml",
 			"--default-proxy-address", twilioNumber,
+			// The URL FlowService calls (its --function-map target),
+			// which the X-Twilio-Signature it sends covers.
+			"--public-url", "http://participantservice:8082",
 		}, creds...)...)
 }
 

@@ -5,7 +5,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -151,4 +154,22 @@ func (s *stack) hasStepTo(t *testing.T, flowSid, execSid, widget string) bool {
 	return slices.ContainsFunc(s.steps(t, flowSid, execSid), func(st string) bool {
 		return strings.HasSuffix(st, "> "+widget)
 	})
+}
+
+// postSigned POSTs form to target with sig as X-Twilio-Signature (none
+// when empty) and returns the status and body.
+func postSigned(t *testing.T, target string, form url.Values, sig string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sig != "" {
+		req.Header.Set("X-Twilio-Signature", sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }

@@ -71,6 +71,9 @@ func startStack(ctx context.Context, c config) (*stack, error) {
 				"--conversations-url", c.fakeURL(),
 				"--agents", c.agents,
 				"--default-proxy-address", twilioNumber,
+				// FlowService's --function-map target: the URL its
+				// X-Twilio-Signature covers.
+				"--public-url", c.partyURL(),
 			}, creds...),
 		},
 	}

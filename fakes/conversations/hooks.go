@@ -3,20 +3,18 @@ package conversations
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliosig"
 )
 
 // WebhookAttempt is one HTTP attempt to deliver a webhook.
@@ -43,22 +41,7 @@ type WebhookAttempt struct {
 // authToken, url + each POST parameter name and value, names sorted)). For
 // GET, params is nil and the query is part of url.
 func Signature(authToken, rawURL string, params url.Values) string {
-	var b strings.Builder
-	b.WriteString(rawURL)
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		for _, v := range params[k] {
-			b.WriteString(k)
-			b.WriteString(v)
-		}
-	}
-	mac := hmac.New(sha1.New, []byte(authToken))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return twiliosig.Sign(authToken, rawURL, params)
 }
 
 // delivery is one webhook to send, possibly several times.

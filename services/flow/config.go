@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/convoflow/convoflow/internal/flagenv"
 	"github.com/convoflow/convoflow/internal/serve"
 	"github.com/convoflow/convoflow/internal/twilioclient"
+	"github.com/convoflow/convoflow/services/flow/outbound"
 	"github.com/convoflow/convoflow/services/flow/runner"
 )
 
@@ -55,6 +55,10 @@ type Config struct {
 	// FunctionMap holds FROM=TO URL-prefix rewrites for run-function and
 	// make-http-request.
 	FunctionMap []string
+	// AllowOutbound are exceptions to the outbound policy of
+	// make-http-request and run-function: CIDRs, addresses or
+	// HOST[:PORT].
+	AllowOutbound []string
 	// MessageAuthor is the author of the messages flows post.
 	MessageAuthor string
 	// LogLevel filters the logs.
@@ -98,6 +102,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "externally visible base URL, used for webhook_url and to check webhook signatures (default http://LISTEN-ADDRESS)")
 	var fm flagenv.StringList
 	fs.Var(&fm, "function-map", "FROM=TO URL-prefix rewrite for run-function and make-http-request, e.g. https://support-1234-dev.twil.io=http://127.0.0.1:8082/functions (repeatable; comma-separated in the environment)")
+	var allow flagenv.StringList
+	fs.Var(&allow, "allow-outbound", "CIDR, address or HOST[:PORT] that make-http-request and run-function may reach although the outbound policy refuses it (loopback, private, link-local, CGNAT, multicast…); --function-map targets are always allowed (repeatable; comma-separated in the environment)")
 	fs.StringVar(&cfg.MessageAuthor, "message-author", cfg.MessageAuthor, "author of the messages flows post into conversations")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	cfg.Security.Register(fs)
@@ -108,6 +114,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	cfg.FunctionMap = []string(fm)
+	cfg.AllowOutbound = []string(allow)
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -141,11 +148,11 @@ func (c Config) Validate() error {
 	if c.AuthToken == "" {
 		errs = append(errs, errors.New("--auth-token is required"))
 	}
-	if err := checkBaseURL(c.ConversationsURL); err != nil {
+	if err := serve.CheckBaseURL(c.ConversationsURL); err != nil {
 		errs = append(errs, fmt.Errorf("--conversations-url: %w", err))
 	}
 	if c.PublicURL != "" {
-		if err := checkBaseURL(c.PublicURL); err != nil {
+		if err := serve.CheckBaseURL(c.PublicURL); err != nil {
 			errs = append(errs, fmt.Errorf("--public-url: %w", err))
 		}
 	}
@@ -156,10 +163,13 @@ func (c Config) Validate() error {
 			continue
 		}
 		for _, u := range []string{from, to} {
-			if err := checkBaseURL(u); err != nil {
+			if err := serve.CheckBaseURL(u); err != nil {
 				errs = append(errs, fmt.Errorf("--function-map %q: %w", m, err))
 			}
 		}
+	}
+	if _, err := outbound.Parse(c.AllowOutbound); err != nil {
+		errs = append(errs, err)
 	}
 	if strings.TrimSpace(c.MessageAuthor) == "" {
 		errs = append(errs, errors.New("--message-author must not be empty"))
@@ -168,19 +178,4 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// checkBaseURL accepts absolute http(s) URLs without query or fragment.
-func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http or https URL", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q must not have a query or fragment", raw)
-	}
-	return nil
 }

@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,6 +19,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twilio/twilio-go"
+	"github.com/twilio/twilio-go/client"
 	convapi "github.com/twilio/twilio-go/rest/conversations/v1"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -71,6 +74,15 @@ func startStack(tb testing.TB) *stack {
 		tb.Fatal(err)
 	}
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A protected Function: FlowService signs as Twilio does, for the
+		// URL it calls (the --function-map target).
+		body, _ := io.ReadAll(r.Body)
+		v := client.NewRequestValidator(fake.AuthToken())
+		if !v.ValidateBody(strings.TrimSuffix(s.functionURL, "/functions")+r.URL.Path, body, r.Header.Get("X-Twilio-Signature")) {
+			http.Error(w, "bad X-Twilio-Signature", http.StatusUnauthorized)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -51,6 +51,7 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 		AuthToken:        cfg.AuthToken,
 		ConversationsURL: cfg.ConversationsURL,
 		FunctionMap:      cfg.FunctionMap,
+		AllowOutbound:    cfg.AllowOutbound,
 		MessageAuthor:    cfg.MessageAuthor,
 		Logger:           log.With("comp", "runner"),
 		LeaseTTL:         cfg.LeaseTTL,

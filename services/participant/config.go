@@ -36,6 +36,13 @@ type Config struct {
 	// DefaultProxyAddress is the Twilio number used as proxy when a request
 	// or a roster entry gives none.
 	DefaultProxyAddress string
+	// PublicURL is the base URL callers of the function endpoints use,
+	// which their X-Twilio-Signature covers; empty means http://{the
+	// address the server listens on}.
+	PublicURL string
+	// FunctionsPublic serves the function endpoints without checking
+	// X-Twilio-Signature.
+	FunctionsPublic bool
 	// TwilioTimeout bounds each Conversations API request.
 	TwilioTimeout time.Duration
 	// LogLevel is the lowest level logged.
@@ -70,6 +77,8 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.StringVar(&cfg.Agents, "agents", "", "support-agent roster file (YAML or JSON), reloaded on change and on SIGHUP; empty: no roster")
 	fs.DurationVar(&cfg.RosterPoll, "roster-poll", cfg.RosterPoll, "how often the roster file is checked for changes")
 	fs.StringVar(&cfg.DefaultProxyAddress, "default-proxy-address", "", "Twilio number used as proxy address when a request or roster entry gives none, e.g. +15017122661")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL callers of /functions/ use (as FlowService's --function-map target names it), which X-Twilio-Signature covers (default http://LISTEN-ADDRESS)")
+	fs.BoolVar(&cfg.FunctionsPublic, "functions-public", false, "serve /functions/ without checking X-Twilio-Signature, as Twilio's public Functions (anyone reaching the port can add participants)")
 	fs.DurationVar(&cfg.TwilioTimeout, "twilio-timeout", cfg.TwilioTimeout, "timeout of each Conversations API request")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	cfg.Security.Register(fs)
@@ -98,8 +107,13 @@ func (c Config) Validate() error {
 	if c.AuthToken == "" {
 		errs = append(errs, fmt.Errorf("--auth-token (or %sAUTH_TOKEN) is required", EnvPrefix))
 	}
-	if c.ConversationsURL == "" {
-		errs = append(errs, errors.New("--conversations-url is required"))
+	if err := serve.CheckBaseURL(c.ConversationsURL); err != nil {
+		errs = append(errs, fmt.Errorf("--conversations-url: %w", err))
+	}
+	if c.PublicURL != "" {
+		if err := serve.CheckBaseURL(c.PublicURL); err != nil {
+			errs = append(errs, fmt.Errorf("--public-url: %w", err))
+		}
 	}
 	if c.DefaultProxyAddress != "" {
 		if _, err := address.Parse(c.DefaultProxyAddress); err != nil {

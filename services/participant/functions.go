@@ -26,8 +26,9 @@ const (
 
 // FunctionRoutes returns the HTTP endpoints that stand in for the Twilio
 // Functions of the Studio + Conversations tutorial, so that a Run Function
-// widget (which POSTs its parameters form-encoded) calls h exactly as it
-// called the Function. Each answers 200 with a JSON object, which Studio
+// widget (which POSTs its parameters form-encoded, signed with
+// X-Twilio-Signature) calls h exactly as it called the protected Function;
+// unsigned calls are refused unless o.AuthToken is empty. Each answers 200 with a JSON object, which Studio
 // exposes as the widget's `parsed`; a failure answers 4xx/5xx with a JSON
 // error, so the widget takes its `fail` transition. JSON request bodies are
 // accepted too, as Twilio Functions accept them.
@@ -35,16 +36,33 @@ const (
 //	POST /functions/add-support-agent    conversationID, [pool]
 //	POST /functions/add-participant      conversationID, address + [proxyAddress] | identity, [attributes]
 //	POST /functions/remove-participant   conversationID, address | identity | participantSid
-func FunctionRoutes(h participantv1connect.ParticipantServiceHandler, log *slog.Logger) []serve.Route {
+func FunctionRoutes(h participantv1connect.ParticipantServiceHandler, o FunctionOptions) []serve.Route {
+	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &functions{h: h, log: log}
-	return []serve.Route{
+	routes := []serve.Route{
 		{Pattern: "POST " + FunctionAddSupportAgent, Handler: f.handle(f.addSupportAgent)},
 		{Pattern: "POST " + FunctionAddParticipant, Handler: f.handle(f.addParticipant)},
 		{Pattern: "POST " + FunctionRemoveParticipant, Handler: f.handle(f.removeParticipant)},
 	}
+	if o.AuthToken != "" {
+		for i := range routes {
+			routes[i].Handler = signed(routes[i].Handler, o.AuthToken, o.PublicURL, log)
+		}
+	}
+	return routes
+}
+
+// FunctionOptions configure FunctionRoutes.
+type FunctionOptions struct {
+	// AuthToken, when set, makes every endpoint require X-Twilio-Signature
+	// under it (see signed); empty serves unsigned calls (--functions-public).
+	AuthToken string
+	// PublicURL returns the base URL callers use, which signatures cover.
+	PublicURL func() string
+	Logger    *slog.Logger
 }
 
 type functions struct {

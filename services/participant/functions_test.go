@@ -108,10 +108,7 @@ func TestFunctions(t *testing.T) {
 				} else {
 					body = st.form(conv).Encode()
 				}
-				res, err := http.Post(ts.url+st.path, ct, strings.NewReader(body))
-				if err != nil {
-					t.Fatal(err)
-				}
+				res := postSigned(t, fake.AuthToken(), ts.url+st.path, ct, body)
 				raw, _ := io.ReadAll(res.Body)
 				res.Body.Close()
 				if res.StatusCode != st.status {

@@ -3,11 +3,14 @@ package participant_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +29,7 @@ import (
 	participantv1 "github.com/convoflow/convoflow/gen/convoflow/participant/v1"
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
 	"github.com/convoflow/convoflow/internal/twilioclient"
+	"github.com/convoflow/convoflow/internal/twiliosig"
 	"github.com/convoflow/convoflow/services/participant"
 )
 
@@ -292,3 +296,41 @@ func (e *rpcError) add(m any) {
 
 // quietLogger discards logs.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// postSigned POSTs body to rawURL signed with X-Twilio-Signature under
+// authToken, as FlowService's run-function and Twilio sign: form bodies with
+// their parameters, other bodies with the bodySHA256 query parameter.
+func postSigned(tb testing.TB, authToken, rawURL, contentType, body string) *http.Response {
+	tb.Helper()
+	var params url.Values
+	if contentType == "application/x-www-form-urlencoded" {
+		var err error
+		if params, err = url.ParseQuery(body); err != nil {
+			tb.Fatal(err)
+		}
+	} else {
+		sum := sha256.Sum256([]byte(body))
+		rawURL += "?bodySHA256=" + hex.EncodeToString(sum[:])
+	}
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, rawURL, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set(twiliosig.Header, twiliosig.Sign(authToken, rawURL, params))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res
+}
+
+// participants lists a conversation's participants through the SDK.
+func participants(tb testing.TB, fake *conversations.Server, conv string) []twconv.ConversationsV1ConversationParticipant {
+	tb.Helper()
+	ps, err := sdk(tb, fake).ConversationsV1.ListConversationParticipant(conv, &twconv.ListConversationParticipantParams{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ps
+}

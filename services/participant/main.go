@@ -53,12 +53,27 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	path, handler := participantv1connect.NewParticipantServiceHandler(h, serve.HandlerOptions(0)...)
+	fo := FunctionOptions{
+		AuthToken: cfg.AuthToken,
+		// m.srv is set before the server serves, so the closure sees it.
+		PublicURL: func() string {
+			if cfg.PublicURL != "" {
+				return cfg.PublicURL
+			}
+			return m.srv.URL()
+		},
+		Logger: log.With("comp", "functions"),
+	}
+	if cfg.FunctionsPublic {
+		fo.AuthToken = ""
+		log.Warn("--functions-public: /functions/ endpoints accept unsigned calls; anyone reaching the port can add participants")
+	}
 	scfg := serve.Config{
 		Name:     "participantservice",
 		Addr:     cfg.Listen,
 		Logger:   log,
 		Services: []serve.Service{{Name: participantv1connect.ParticipantServiceName, Path: path, Handler: handler}},
-		Routes:   FunctionRoutes(h, log.With("comp", "functions")),
+		Routes:   FunctionRoutes(h, fo),
 	}
 	if err := cfg.Security.Apply(&scfg); err != nil {
 		return nil, err

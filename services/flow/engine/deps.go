@@ -130,6 +130,10 @@ type HTTPRequest struct {
 	// TwilioAuth asks the doer to authenticate with the account's
 	// credentials. The engine sets it only for Twilio hosts.
 	TwilioAuth bool
+	// TwilioSignature asks the doer to sign the request with
+	// X-Twilio-Signature, as Twilio signs its calls to protected Functions;
+	// run-function sets it.
+	TwilioSignature bool
 	// IdempotencyKey is deterministic per call, as OutboundMessage's is:
 	// a replay after a crash repeats the call with the same key, so the
 	// receiver can recognise the repeat (calls are made at least once).

@@ -62,6 +62,9 @@ func (w *runFunction) run(r *run, s *State) outcome {
 		Widget:         s.Name,
 		FunctionSid:    w.FunctionSid,
 		IdempotencyKey: r.idempotencyKey(),
+		// Twilio signs every call to a Function; a protected one refuses
+		// an unsigned call.
+		TwilioSignature: true,
 	}
 	a, serr, fault := r.call(req, CodeFunctionError)
 	if fault != nil {

@@ -9,15 +9,19 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/convoflow/convoflow/internal/twiliosig"
 	"github.com/convoflow/convoflow/services/flow/engine"
+	"github.com/convoflow/convoflow/services/flow/outbound"
 )
 
 // httpDoer is the engine's HTTPDoer for run-function and make-http-request.
 // It rewrites URL prefixes (--function-map), so the Twilio Functions an
 // imported flow calls (https://support-1234-dev.twil.io/…) can be served by
 // another service; adds the account's credentials when the engine asks for
-// Twilio auth; and follows redirects (the http.Client's default). The engine
-// owns the time limit (a context deadline) and the response size limit.
+// Twilio auth; signs Function calls with X-Twilio-Signature; and sends
+// everything through the client, which applies the outbound policy and
+// follows a few redirects (see outboundClient). The engine owns the time
+// limit (a context deadline) and the response size limit.
 type httpDoer struct {
 	client   *http.Client
 	rewrites []rewrite
@@ -58,17 +62,28 @@ func parseRewrites(entries []string) ([]rewrite, error) {
 	return out, nil
 }
 
-// defaultHTTPClient is the client run-function and make-http-request use
-// unless Config.HTTPClient says otherwise. It has no Client.Timeout: the
-// engine's context deadline (engine.HTTPTimeout) already bounds each call,
-// the response read included, and the client would start a goroutine per
-// request to enforce a timeout of its own.
-func defaultHTTPClient() *http.Client {
-	// The default transport keeps two idle connections per host; a busy
-	// flow calls the same Functions host many times a second.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: tr}
+// outboundClient is the client run-function and make-http-request use
+// unless Config.HTTPClient says otherwise: it refuses destinations in
+// loopback, private and other special ranges (see package outbound) except
+// those allow lists and the --function-map targets, which are the
+// operator's own services. It has no Client.Timeout: the engine's context
+// deadline (engine.HTTPTimeout) already bounds each call, the response read
+// included, and the client would start a goroutine per request to enforce
+// a timeout of its own.
+func outboundClient(allow, functionMap []string) (*http.Client, error) {
+	p, err := outbound.Parse(allow)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	rw, err := parseRewrites(functionMap)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]string, 0, len(rw))
+	for _, r := range rw {
+		targets = append(targets, r.to)
+	}
+	return p.Client(outbound.ClientOptions{Exempt: targets})
 }
 
 func newHTTPDoer(client *http.Client, functionMap []string, account, token string) (*httpDoer, error) {
@@ -106,6 +121,13 @@ func (d *httpDoer) Do(ctx context.Context, r *engine.HTTPRequest) (*engine.HTTPR
 	}
 	if r.TwilioAuth && d.account != "" {
 		req.SetBasicAuth(d.account, d.token)
+	}
+	if r.TwilioSignature && d.token != "" {
+		// Signed as Twilio signs: the URL requested (after the rewrite)
+		// and the form parameters. A body that is not a form is signed
+		// with the URL alone.
+		params, _ := url.ParseQuery(string(r.Body))
+		req.Header.Set(twiliosig.Header, twiliosig.Sign(d.token, target, params))
 	}
 	if r.IdempotencyKey != "" {
 		// Calls are made at least once: a replay after a crash repeats

@@ -102,10 +102,10 @@ func TestHTTPDoerRewritesAndAuth(t *testing.T) {
 	}
 }
 
-// TestDefaultHTTPClientHonoursTheContext checks that the default client,
+// TestOutboundClientHonoursTheContext checks that the default client,
 // which has no timeout of its own, ends a call when the context the engine
 // gives it ends: before the response, and while reading its body.
-func TestDefaultHTTPClientHonoursTheContext(t *testing.T) {
+func TestOutboundClientHonoursTheContext(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +120,11 @@ func TestDefaultHTTPClientHonoursTheContext(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
-	d, err := newHTTPDoer(defaultHTTPClient(), nil, "", "")
+	c, err := outboundClient([]string{"127.0.0.1/32"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newHTTPDoer(c, nil, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,13 @@ type Config struct {
 	// tests); empty means Twilio's.
 	ConversationsURL string
 	// FunctionMap holds "FROM=TO" URL-prefix rewrites applied to
-	// run-function and make-http-request URLs.
+	// run-function and make-http-request URLs. The TO targets are exempt
+	// from the outbound policy.
 	FunctionMap []string
+	// AllowOutbound are exceptions to the outbound policy (CIDR, address
+	// or HOST[:PORT], as --allow-outbound takes them), which by default
+	// refuses loopback, private, link-local and other special addresses.
+	AllowOutbound []string
 	// MessageAuthor is the author of the messages the engine posts; events
 	// with this author and Source "API" are the engine's own and ignored.
 	// Default DefaultMessageAuthor.
@@ -80,9 +85,10 @@ type Config struct {
 	Owner  string
 	Logger *slog.Logger
 	// HTTPClient serves run-function and make-http-request; default a
-	// client that keeps idle connections for busy hosts. The engine bounds
-	// each call, the response read included, by engine.HTTPTimeout through
-	// the request's context.
+	// client that applies the outbound policy (AllowOutbound) and keeps
+	// idle connections for busy hosts. A client given here is used as it
+	// is, policy and all. The engine bounds each call, the response read
+	// included, by engine.HTTPTimeout through the request's context.
 	HTTPClient *http.Client
 	// IDs mints SIDs; default engine.RandomIDs. Executions started by an
 	// event get a SID derived from the event instead (see doc.go).
@@ -169,7 +175,11 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = defaultHTTPClient()
+		c, err := outboundClient(cfg.AllowOutbound, cfg.FunctionMap)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HTTPClient = c
 	}
 	if cfg.IDs == nil {
 		cfg.IDs = engine.RandomIDs{}
