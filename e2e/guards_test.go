@@ -29,6 +29,28 @@ func TestGuards(t *testing.T) {
 	t.Run("api_keys", func(t *testing.T) { checkAPIKeys(t, s) })
 	t.Run("unsigned_function", func(t *testing.T) { checkUnsignedFunction(t, s) })
 	t.Run("outbound_policy", func(t *testing.T) { checkOutboundPolicy(t, s) })
+	t.Run("metrics", func(t *testing.T) { checkMetrics(t, s) })
+}
+
+// checkMetrics: /metrics on both servers is Prometheus text, without a key;
+// after the subtests above FlowService has started executions and both
+// have counted RPCs by procedure.
+func checkMetrics(t *testing.T, s *stack) {
+	for srv, want := range map[*server][]string{
+		s.flow: {"convoflow_executions_started_total ", `procedure="/convoflow.flow.v1.FlowService/ListFlows"`,
+			`convoflow_outbound_requests_total{kind="make-http-request",result="refused"}`},
+		s.participant: {`procedure="/convoflow.participant.v1.ParticipantService/ListAgents"`, `convoflow_auth_refused_total{reason="missing"}`},
+	} {
+		status, body := get(t, srv.URL(t)+"/metrics")
+		if status != http.StatusOK {
+			t.Fatalf("%s /metrics: %d", srv.name, status)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s /metrics lacks %s", srv.name, w)
+			}
+		}
+	}
 }
 
 // checkAPIKeys is the auth matrix: both services started with an API key

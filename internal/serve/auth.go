@@ -38,6 +38,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	if err == nil {
 		return true
 	}
+	s.cfg.Metrics.refused(err)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.cfg.Name+`"`)
 	if errorWriter.IsSupported(r) {
 		_ = errorWriter.Write(w, r, connect.NewError(connect.CodeUnauthenticated, err))

@@ -85,7 +85,7 @@ func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time, pan
 	switch {
 	case panicked || status >= http.StatusInternalServerError:
 		level = slog.LevelError
-	case r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/grpc.health.v1.Health/"):
+	case r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/grpc.health.v1.Health/") || isMetrics(r.URL.Path):
 		level = slog.LevelDebug
 	}
 	if !s.log.Enabled(r.Context(), level) {

@@ -103,6 +103,15 @@ type Config struct {
 	// and HTTP/1.1 negotiated by ALPN) instead of h2c. Reload reads them
 	// again.
 	TLSCertFile, TLSKeyFile string
+
+	// Metrics, when set, is served as GET /metrics (without an API key,
+	// as health is) and counts refused keys; the services' handlers count
+	// RPCs with Metrics.HandlerOption.
+	Metrics *Metrics
+	// MetricsAddr, when set, serves /metrics on this address (plain HTTP)
+	// instead of the main port, for example to keep it on an internal
+	// interface.
+	MetricsAddr string
 }
 
 // Server serves one or more connect services and their plain routes on one
@@ -126,11 +135,12 @@ type Server struct {
 	streamsCtx    context.Context
 	cancelStreams context.CancelFunc
 
-	mu      sync.Mutex
-	started bool
-	addr    net.Addr
-	ready   chan struct{}
-	serving bool
+	mu          sync.Mutex
+	started     bool
+	addr        net.Addr
+	metricsAddr net.Addr
+	ready       chan struct{}
+	serving     bool
 }
 
 // New checks cfg and builds the server's handler. It does not listen; Run
@@ -147,6 +157,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if len(cfg.Services) == 0 {
 		return nil, errors.New("serve: at least one Service is required")
+	}
+	if cfg.MetricsAddr != "" && cfg.Metrics == nil {
+		return nil, errors.New("serve: Config.MetricsAddr needs Config.Metrics")
 	}
 	setDefaults(&cfg)
 	if err := checkExposure(cfg); err != nil {
@@ -259,6 +272,9 @@ func (s *Server) buildMux() (mux *http.ServeMux, err error) {
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(s.health))
 	mux.HandleFunc("GET /healthz", s.serveHealthz)
+	if s.cfg.Metrics != nil && s.cfg.MetricsAddr == "" {
+		mux.Handle("GET "+metricsPath, s.cfg.Metrics.Handler())
+	}
 	for _, rt := range s.cfg.Routes {
 		if rt.Pattern == "" || rt.Handler == nil {
 			return nil, fmt.Errorf("serve: route %q needs Pattern and Handler", rt.Pattern)
@@ -377,6 +393,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", s.cfg.Addr, err)
 	}
+	stopMetrics, err := s.serveMetrics(ctx, lc)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if s.tls != nil {
@@ -447,4 +469,48 @@ func (s *Server) isStreaming(r *http.Request) bool {
 	// Connect GET requests carry the procedure in the path as well, and
 	// gRPC-Web uses the same paths; only the path matters.
 	return s.streaming[strings.TrimSuffix(r.URL.Path, "/")]
+}
+
+// serveMetrics serves /metrics on Config.MetricsAddr, when set, until the
+// returned function is called.
+func (s *Server) serveMetrics(ctx context.Context, lc net.ListenConfig) (stop func(), err error) {
+	if s.cfg.MetricsAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: listen on %s for metrics: %w", s.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+metricsPath, s.cfg.Metrics.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	s.metricsAddr = ln.Addr()
+	s.mu.Unlock()
+	s.log.Info("metrics on http://"+ln.Addr().String()+metricsPath, "addr", ln.Addr().String())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
+}
+
+// MetricsAddr returns the address /metrics is served on when
+// Config.MetricsAddr is set, once Ready is closed; nil otherwise.
+func (s *Server) MetricsAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metricsAddr
 }

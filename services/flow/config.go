@@ -65,6 +65,8 @@ type Config struct {
 	LogLevel slog.Level
 	// Security holds the API keys, --insecure-no-auth and TLS.
 	Security serve.Security
+	// Observability holds --metrics-listen.
+	Observability serve.Observability
 }
 
 // DefaultConfig returns the defaults of every flag.
@@ -107,6 +109,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.MessageAuthor, "message-author", cfg.MessageAuthor, "author of the messages flows post into conversations")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	cfg.Security.Register(fs)
+	cfg.Observability.Register(fs)
 	if err := flagenv.Parse(fs, EnvPrefix, args, getenv); err != nil {
 		return Config{}, err
 	}
@@ -175,6 +178,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--message-author must not be empty"))
 	}
 	if err := c.Security.Validate(c.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Observability.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twilio/twilio-go/client"
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
@@ -105,10 +106,38 @@ func (s *service) HandleConversationEvent(ctx context.Context, req *flowv1.Handl
 type webhook struct {
 	s         *service
 	validator client.RequestValidator
+	results   *prometheus.CounterVec
 }
 
-func newWebhook(s *service, authToken string) *webhook {
-	return &webhook{s: s, validator: client.NewRequestValidator(authToken)}
+// Webhook results, the values of convoflow_webhooks_total's result label.
+const (
+	webhookAccepted  = "accepted"  // recorded (or, for an ignored event type, acknowledged)
+	webhookDuplicate = "duplicate" // a redelivery of a recorded event
+	webhookForged    = "forged"    // no valid X-Twilio-Signature
+	webhookRejected  = "rejected"  // a 4xx: unknown account, malformed form, too large
+	webhookFailed    = "failed"    // a 5xx: not recorded, Twilio retries
+)
+
+func newWebhook(s *service, authToken string, reg prometheus.Registerer) (*webhook, error) {
+	h := &webhook{s: s, validator: client.NewRequestValidator(authToken), results: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "convoflow_webhooks_total",
+		Help: "onMessageAdded webhooks received, by result: accepted, duplicate, forged (bad signature), rejected (4xx) or failed (5xx, retried by Twilio).",
+	}, []string{"result"})}
+	for _, r := range []string{webhookAccepted, webhookDuplicate, webhookForged, webhookRejected, webhookFailed} {
+		h.results.WithLabelValues(r) // every series from the start, at 0
+	}
+	if reg != nil {
+		if err := reg.Register(h.results); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// fail answers an error and counts it.
+func (h *webhook) fail(w http.ResponseWriter, result, msg string, status int) {
+	h.results.WithLabelValues(result).Inc()
+	http.Error(w, msg, status)
 }
 
 // webhookPattern is the route of the webhook, in http.ServeMux syntax.
@@ -119,11 +148,11 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.s.log.With("flow_sid", r.PathValue("FlowSid"))
 	body, err := io.ReadAll(r.Body)
 	if serve.IsTooLarge(err) {
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		h.fail(w, webhookRejected, "request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
 	if err != nil {
-		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
+		h.fail(w, webhookRejected, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	// Twilio signs the URL it called: the public base URL, the path and
@@ -135,28 +164,29 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sig := r.Header.Get("X-Twilio-Signature")
 	if sig == "" || !h.validator.ValidateBody(signed, body, sig) {
 		log.WarnContext(ctx, "webhook signature rejected", "url", signed, "signature_present", sig != "")
-		http.Error(w, "invalid X-Twilio-Signature", http.StatusForbidden)
+		h.fail(w, webhookForged, "invalid X-Twilio-Signature", http.StatusForbidden)
 		return
 	}
 	if r.PathValue("AccountSid") != h.s.accountSid {
-		http.Error(w, "unknown account", http.StatusNotFound)
+		h.fail(w, webhookRejected, "unknown account", http.StatusNotFound)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		http.Error(w, "body is not form-encoded: "+err.Error(), http.StatusBadRequest)
+		h.fail(w, webhookRejected, "body is not form-encoded: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if et := form.Get("EventType"); et != eventTypeMessageAdded {
 		// Studio reacts to onMessageAdded only; other events a misrouted
 		// webhook sends are acknowledged so Twilio does not retry them.
 		log.DebugContext(ctx, "webhook event ignored", "event_type", et)
+		h.results.WithLabelValues(webhookAccepted).Inc()
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	ev, err := eventFromForm(r.PathValue("FlowSid"), r.Header.Get("I-Twilio-Idempotency-Token"), form)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.fail(w, webhookRejected, err.Error(), http.StatusBadRequest)
 		return
 	}
 	d, err := h.s.runner.HandleConversationEvent(ctx, ev)
@@ -164,11 +194,16 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status := webhookStatus(err)
 		if status >= 500 {
 			log.ErrorContext(ctx, "recording webhook event", "conversation_sid", ev.ConversationSid, "message_sid", ev.MessageSid, "err", err)
-			http.Error(w, "event not recorded, retry later", status)
+			h.fail(w, webhookFailed, "event not recorded, retry later", status)
 			return
 		}
-		http.Error(w, err.Error(), status)
+		h.fail(w, webhookRejected, err.Error(), status)
 		return
+	}
+	if d == runner.DispositionDuplicate {
+		h.results.WithLabelValues(webhookDuplicate).Inc()
+	} else {
+		h.results.WithLabelValues(webhookAccepted).Inc()
 	}
 	log.DebugContext(ctx, "webhook event recorded", "conversation_sid", ev.ConversationSid, "message_sid", ev.MessageSid, "disposition", string(d))
 	w.WriteHeader(http.StatusOK)

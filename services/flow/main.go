@@ -45,7 +45,12 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 			err = errors.Join(err, fmt.Errorf("closing %s: %w", redactDB(cfg.DB), cerr))
 		}
 	}()
+	// The registry is made before the runner and the server, which both
+	// register on it; serve serves it.
+	scfg := serve.Config{Name: "flowservice", Addr: cfg.Listen, Logger: base}
+	metrics := cfg.Observability.Apply(&scfg)
 	rn, err := runner.New(runner.Config{
+		Metrics:          metrics.Registry,
 		Store:            st,
 		AccountSid:       cfg.AccountSid,
 		AuthToken:        cfg.AuthToken,
@@ -72,14 +77,13 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	path, h := flowv1connect.NewFlowServiceHandler(svc, serve.HandlerOptions(0)...)
-	scfg := serve.Config{
-		Name:     "flowservice",
-		Addr:     cfg.Listen,
-		Logger:   base,
-		Services: []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}},
-		Routes:   []serve.Route{{Pattern: webhookPattern, Handler: newWebhook(svc, cfg.AuthToken)}},
+	path, h := flowv1connect.NewFlowServiceHandler(svc, append(serve.HandlerOptions(0), metrics.HandlerOption())...)
+	hook, err := newWebhook(svc, cfg.AuthToken, metrics.Registry)
+	if err != nil {
+		return err
 	}
+	scfg.Services = []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}}
+	scfg.Routes = []serve.Route{{Pattern: webhookPattern, Handler: hook}}
 	if err := cfg.Security.Apply(&scfg); err != nil {
 		return err
 	}

@@ -68,4 +68,8 @@ func TestE2E_outboundPolicy(t *testing.T) {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the loopback listener received %d requests", n)
 	}
+	want := fmt.Sprintf(`convoflow_outbound_requests_total{kind="make-http-request",result="refused"} %d`, len(targets))
+	if m := scrapeMetrics(t, s.svc.url); !strings.Contains(m, want) {
+		t.Errorf("metrics lack %s", want)
+	}
 }

@@ -63,7 +63,11 @@ func TestWebhook_storeFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(webhookPattern, newWebhook(svc, "tok"))
+	wh, err := newWebhook(svc, "tok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle(webhookPattern, wh)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	public = srv.URL

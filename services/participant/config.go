@@ -49,6 +49,8 @@ type Config struct {
 	LogLevel slog.Level
 	// Security holds the API keys, --insecure-no-auth and TLS.
 	Security serve.Security
+	// Observability holds --metrics-listen.
+	Observability serve.Observability
 }
 
 // DefaultConfig returns the defaults: a local listener, Twilio's API, and
@@ -82,6 +84,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.DurationVar(&cfg.TwilioTimeout, "twilio-timeout", cfg.TwilioTimeout, "timeout of each Conversations API request")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	cfg.Security.Register(fs)
+	cfg.Observability.Register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: participantservice [flags]\n\nParticipantService: adds and removes Twilio Conversations participants over gRPC/Connect,\nroutes conversations to support agents, and serves Studio Run Function endpoints.\n\nFlags (each also settable by the environment variable named):\n")
 		fs.PrintDefaults()
@@ -127,6 +130,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--twilio-timeout must be positive"))
 	}
 	if err := c.Security.Validate(c.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Observability.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

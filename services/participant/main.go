@@ -40,7 +40,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := Deps{Twilio: rc, DefaultProxyAddress: cfg.DefaultProxyAddress, Logger: log.With("comp", "service")}
+	scfg := serve.Config{Name: "participantservice", Addr: cfg.Listen, Logger: log}
+	metrics := cfg.Observability.Apply(&scfg)
+	deps := Deps{Twilio: rc, DefaultProxyAddress: cfg.DefaultProxyAddress, Logger: log.With("comp", "service"), Metrics: metrics.Registry}
 	if cfg.Agents != "" {
 		m.roster, err = roster.OpenFile(cfg.Agents, log.With("comp", "roster"))
 		if err != nil {
@@ -52,7 +54,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, handler := participantv1connect.NewParticipantServiceHandler(h, serve.HandlerOptions(0)...)
+	path, handler := participantv1connect.NewParticipantServiceHandler(h, append(serve.HandlerOptions(0), metrics.HandlerOption())...)
 	fo := FunctionOptions{
 		AuthToken: cfg.AuthToken,
 		// m.srv is set before the server serves, so the closure sees it.
@@ -68,13 +70,8 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		fo.AuthToken = ""
 		log.Warn("--functions-public: /functions/ endpoints accept unsigned calls; anyone reaching the port can add participants")
 	}
-	scfg := serve.Config{
-		Name:     "participantservice",
-		Addr:     cfg.Listen,
-		Logger:   log,
-		Services: []serve.Service{{Name: participantv1connect.ParticipantServiceName, Path: path, Handler: handler}},
-		Routes:   FunctionRoutes(h, fo),
-	}
+	scfg.Services = []serve.Service{{Name: participantv1connect.ParticipantServiceName, Path: path, Handler: handler}}
+	scfg.Routes = FunctionRoutes(h, fo)
 	if err := cfg.Security.Apply(&scfg); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twilio/twilio-go"
 	twconv "github.com/twilio/twilio-go/rest/conversations/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -67,6 +68,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Retry says how failed Conversations API calls are retried.
 	Retry RetryPolicy
+	// Metrics, when set, receives the service's Prometheus series
+	// (participants added and removed, agents' load).
+	Metrics prometheus.Registerer
 }
 
 // conversationsAPI is the part of twilio-go's Conversations client the
@@ -91,6 +95,7 @@ type server struct {
 	log          *slog.Logger
 	retry        RetryPolicy
 	picker       roster.Picker
+	m            *metrics
 }
 
 var _ participantv1connect.ParticipantServiceHandler = (*server)(nil)
@@ -109,12 +114,17 @@ func New(deps Deps) (participantv1connect.ParticipantServiceHandler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	m, err := newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("participant: metrics: %w", err)
+	}
 	return &server{
 		api:          deps.Twilio.ConversationsV1,
 		roster:       deps.Roster,
 		defaultProxy: deps.DefaultProxyAddress,
 		log:          log,
 		retry:        deps.Retry.WithDefaults(),
+		m:            m,
 	}, nil
 }
 
@@ -215,6 +225,7 @@ func (s *server) checkBinding(in *addInput) error {
 func (s *server) add(ctx context.Context, in addInput) (*twconv.ConversationsV1ConversationParticipant, bool, error) {
 	p, err := s.create(ctx, in)
 	if err == nil {
+		s.m.added.Inc()
 		return p, false, nil
 	}
 	if !s.lostRace(in.conv, err) {
@@ -517,6 +528,7 @@ func (s *server) delete(ctx context.Context, conv, sid string) (alreadyGone bool
 		return s.api.DeleteConversationParticipant(conv, sid, nil)
 	})
 	if err == nil {
+		s.m.removed.Inc()
 		return false, nil
 	}
 	if !isNotFound(err) {
@@ -631,6 +643,12 @@ func (s *server) addAgentThrough(ctx context.Context, conv string, a roster.Agen
 		in := addInput{conv: conv, address: a.Address, proxy: proxy, attributes: agentAttributes(a)}
 		p, present, err := s.add(ctx, in)
 		if err == nil {
+			open := load.open
+			if !present {
+				open++
+				s.m.agentsAdded.WithLabelValues(a.Name).Inc()
+			}
+			s.m.agentLoad.WithLabelValues(a.Name).Set(float64(open))
 			agent := s.toAgent(a, load.open)
 			agent.ProxyAddress = proxy
 			s.log.Info("support agent added", "conversation", conv, "agent", a.Name, "proxy", proxy, "load", load.open, "already_present", present)
@@ -714,6 +732,7 @@ func (s *server) loads(ctx context.Context, agents []roster.Agent) (map[string]a
 				return
 			}
 			loads[a.Name] = l
+			s.m.agentLoad.WithLabelValues(a.Name).Set(float64(l.open))
 		}()
 	}
 	wg.Wait()

@@ -151,6 +151,7 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 	}
 	now := r.now()
 	var out store.Execution
+	began := time.Now()
 	err = r.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		version, persisted := at.version, at.persisted
@@ -214,6 +215,7 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 		}
 		return store.Execution{}, fmt.Errorf("runner: committing execution %s: %w", x.Sid, err)
 	}
+	r.m.committed(at.start, res, time.Since(began))
 	at.persisted, at.version = true, out.Version
 	r.subs.publish(x.Sid, steps, res.Ended())
 	return out, nil

@@ -27,6 +27,7 @@ type httpDoer struct {
 	rewrites []rewrite
 	account  string
 	token    string
+	m        *metrics
 }
 
 type rewrite struct{ from, to string }
@@ -141,6 +142,11 @@ func (d *httpDoer) Do(ctx context.Context, r *engine.HTTPRequest) (*engine.HTTPR
 		req.Header.Set(idempotencyHeader, key)
 	}
 	resp, err := d.client.Do(req)
+	kind := "make-http-request"
+	if r.TwilioSignature {
+		kind = "run-function"
+	}
+	d.m.request(kind, err)
 	if err != nil {
 		return nil, err
 	}

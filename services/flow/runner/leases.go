@@ -221,6 +221,7 @@ func (r *Runner) takeLease(ctx context.Context, tx store.Tx, conv string) (store
 	case err == nil:
 		if l.TakenFrom != "" {
 			r.setSuspect(conv, true)
+			r.m.takeovers.Inc()
 		}
 		return l, true, nil
 	case errors.As(err, &heldErr):

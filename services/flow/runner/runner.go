@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twilio/twilio-go"
 
 	"github.com/convoflow/convoflow/internal/twilioclient"
@@ -70,6 +71,10 @@ type Config struct {
 	// run-function and make-http-request URLs. The TO targets are exempt
 	// from the outbound policy.
 	FunctionMap []string
+	// Metrics, when set, receives the runner's Prometheus series
+	// (executions, steps, outbound requests, takeovers, commit latency,
+	// queue depth).
+	Metrics prometheus.Registerer
 	// AllowOutbound are exceptions to the outbound policy (CIDR, address
 	// or HOST[:PORT], as --allow-outbound takes them), which by default
 	// refuses loopback, private, link-local and other special addresses.
@@ -128,6 +133,7 @@ type Runner struct {
 	twilio *twilio.RestClient
 	defs   *defCache
 	subs   *hub
+	m      *metrics
 
 	// ctx is the lifetime of background work (workers, timers); Start's
 	// context ends it.
@@ -196,10 +202,6 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
-	doer, err := newHTTPDoer(cfg.HTTPClient, cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
-	if err != nil {
-		return nil, err
-	}
 	r := &Runner{
 		cfg:       cfg,
 		st:        cfg.Store,
@@ -215,6 +217,15 @@ func New(cfg Config) (*Runner, error) {
 		timerWake: make(chan struct{}, 1),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	var err error
+	if r.m, err = newMetrics(r, cfg.Metrics); err != nil {
+		return nil, fmt.Errorf("runner: metrics: %w", err)
+	}
+	doer, err := newHTTPDoer(cfg.HTTPClient, cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
+	if err != nil {
+		return nil, err
+	}
+	doer.m = r.m
 	if cfg.AccountSid != "" || cfg.Messenger == nil {
 		if cfg.AccountSid == "" || cfg.AuthToken == "" {
 			return nil, errors.New("runner: Config.AccountSid and Config.AuthToken are required for the Conversations API")
