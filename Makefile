@@ -89,7 +89,7 @@ checkgenerate: generate ## Fail if `make generate` changes anything under proto/
 FUZZTIME ?= 15s
 FUZZ_TARGETS := ./services/flow/engine:FuzzRead ./services/flow/engine:FuzzResume \
 	./services/flow/engine/liquid:FuzzRender ./services/flow/engine/liquid:FuzzPlanMatchesLibrary \
-	./services/flow/engine/predicate:FuzzEval
+	./services/flow/engine/predicate:FuzzEval ./services/flow:FuzzWebhook
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 15s)
 	@for t in $(FUZZ_TARGETS); do \

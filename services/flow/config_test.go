@@ -64,6 +64,11 @@ func TestParseConfig(t *testing.T) {
 			wantErr: []string{"at least 16 characters", "--tls-cert and --tls-key go together"},
 		},
 		{
+			name:    "bad_outbound_and_metrics",
+			args:    []string{"--account-sid", sid, "--auth-token", "tok", "--allow-outbound", "10.0.0.0/33", "--metrics-listen", "nope"},
+			wantErr: []string{`--allow-outbound "10.0.0.0/33"`, "--metrics-listen"},
+		},
+		{
 			name:    "insecure_and_keys",
 			args:    []string{"--account-sid", sid, "--auth-token", "tok", "--api-key", "key-1-0123456789abcdef", "--insecure-no-auth"},
 			wantErr: []string{"--insecure-no-auth contradicts --api-key"},

@@ -93,6 +93,10 @@ func TestRun_config(t *testing.T) {
 		{"bad_log_level", []string{"--log-level=loud"}, []string{"log-level"}},
 		{"stray_argument", []string{"--account-sid=AC1", "--auth-token=t", "serve"}, []string{"unexpected arguments"}},
 		{"missing_roster", []string{"--account-sid=AC1", "--auth-token=t", "--agents=" + filepath.Join(t.TempDir(), "none.yaml")}, []string{"none.yaml"}},
+		{"bad_urls", []string{"--account-sid=AC1", "--auth-token=t", "--conversations-url=ftp://x", "--public-url=nope"}, []string{"--conversations-url", "--public-url"}},
+		{"reachable_without_keys", []string{"--account-sid=AC1", "--auth-token=t", "--listen=0.0.0.0:0"}, []string{"refusing to serve without API keys", "--insecure-no-auth"}},
+		{"bad_keys_and_tls", []string{"--account-sid=AC1", "--auth-token=t", "--api-key=short", "--tls-key=/nonexistent"}, []string{"at least 16 characters", "--tls-cert and --tls-key go together"}},
+		{"bad_metrics_listen", []string{"--account-sid=AC1", "--auth-token=t", "--metrics-listen=nope"}, []string{"--metrics-listen"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
