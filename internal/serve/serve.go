@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -112,6 +113,10 @@ type Config struct {
 	// instead of the main port, for example to keep it on an internal
 	// interface.
 	MetricsAddr string
+	// Tracing, when set, gives every request (but health checks and
+	// scrapes) a server span that continues the caller's trace; see
+	// internal/telemetry.
+	Tracing trace.TracerProvider
 }
 
 // Server serves one or more connect services and their plain routes on one
@@ -204,7 +209,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.middleware(mux)
+	s.handler = s.traced(s.middleware(mux))
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/convoflow/convoflow/internal/flagenv"
 	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/internal/telemetry"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/flow/outbound"
 	"github.com/convoflow/convoflow/services/flow/runner"
@@ -67,6 +68,9 @@ type Config struct {
 	Security serve.Security
 	// Observability holds --metrics-listen.
 	Observability serve.Observability
+	// Tracing is set by Run from the OTEL_* environment (see
+	// internal/telemetry); nil means no tracing.
+	Tracing *telemetry.Tracing
 }
 
 // DefaultConfig returns the defaults of every flag.

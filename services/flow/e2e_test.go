@@ -51,12 +51,19 @@ type stack struct {
 	// Function.
 	mu            sync.Mutex
 	functionCalls []url.Values
-	functionURL   string
+	// traceparents are the W3C traceparent headers of the Function calls.
+	traceparents []string
+	functionURL  string
+	// env is more environment for the service (see serviceOptions).
+	env map[string]string
 }
 
-func startStack(tb testing.TB) *stack {
+func startStack(tb testing.TB) *stack { return startStackWith(tb, nil) }
+
+// startStackWith is startStack with more environment for the service.
+func startStackWith(tb testing.TB, env map[string]string) *stack {
 	tb.Helper()
-	s := &stack{}
+	s := &stack{env: env}
 	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(s.target.Load())
 		r.Out.Host = r.In.Host
@@ -93,6 +100,7 @@ func startStack(tb testing.TB) *stack {
 		}
 		s.mu.Lock()
 		s.functionCalls = append(s.functionCalls, r.Form)
+		s.traceparents = append(s.traceparents, r.Header.Get("Traceparent"))
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"participant_sid":"MB00000000000000000000000000000001"}`))
@@ -108,7 +116,7 @@ func startStack(tb testing.TB) *stack {
 func (s *stack) start(tb testing.TB) {
 	tb.Helper()
 	s.svc = startService(tb, serviceOptions{
-		db: s.db, conversationsURL: s.fake.URL(), authToken: s.fake.AuthToken(),
+		db: s.db, conversationsURL: s.fake.URL(), authToken: s.fake.AuthToken(), env: s.env,
 		args: []string{"--public-url", s.publicURL, "--function-map", "https://support-1234-dev.twil.io=" + s.functionURL},
 	})
 	u, err := url.Parse(s.svc.url)

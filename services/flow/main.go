@@ -8,9 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/internal/telemetry"
 	"github.com/convoflow/convoflow/services/flow/runner"
 )
 
@@ -28,7 +32,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	return run(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	if cfg.Tracing, err = telemetry.Setup(ctx, "flowservice", getenv); err != nil {
+		return err
+	}
+	defer func() {
+		// Flush the spans of the last requests; a collector that is down
+		// costs at most this long at exit.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = cfg.Tracing.Shutdown(sctx)
+	}()
+	return run(ctx, cfg, slog.New(telemetry.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))))
 }
 
 // run serves with cfg. base is the root logger: serve adds svc itself, the
@@ -49,8 +63,14 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 	// register on it; serve serves it.
 	scfg := serve.Config{Name: "flowservice", Addr: cfg.Listen, Logger: base}
 	metrics := cfg.Observability.Apply(&scfg)
+	var tp trace.TracerProvider
+	if cfg.Tracing != nil {
+		tp = cfg.Tracing.Provider
+		scfg.Tracing = tp
+	}
 	rn, err := runner.New(runner.Config{
 		Metrics:          metrics.Registry,
+		TracerProvider:   tp,
 		Store:            st,
 		AccountSid:       cfg.AccountSid,
 		AuthToken:        cfg.AuthToken,

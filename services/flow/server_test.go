@@ -15,6 +15,7 @@ import (
 // testService is flowservice started by Run on 127.0.0.1:0, as the binary
 // runs, with its own SQLite file.
 type testService struct {
+	logs    *logWatch
 	url     string
 	addr    string
 	db      string
@@ -33,6 +34,8 @@ type serviceOptions struct {
 	conversationsURL string
 	authToken        string
 	args             []string
+	// env holds more environment variables (OTEL_…, say).
+	env map[string]string
 	// quiet drops the log once the service listens (benchmarks, whose
 	// request log would otherwise grow without bound).
 	quiet bool
@@ -83,6 +86,9 @@ func startService(tb testing.TB, o serviceOptions) *testService {
 	// The auth token comes from the environment, as deployments pass
 	// secrets.
 	env := map[string]string{"FLOWSERVICE_AUTH_TOKEN": o.authToken}
+	for k, v := range o.env {
+		env[k] = v
+	}
 	logs := &logWatch{ready: make(chan struct{}), quiet: o.quiet}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -113,7 +119,7 @@ func startService(tb testing.TB, o serviceOptions) *testService {
 			tb.Logf("flowservice log:\n%s", logs.buf.String())
 		}
 	})
-	return &testService{url: "http://" + logs.addr, addr: logs.addr, db: o.db, clients: clientsFor(tb, logs.addr), stop: stop}
+	return &testService{logs: logs, url: "http://" + logs.addr, addr: logs.addr, db: o.db, clients: clientsFor(tb, logs.addr), stop: stop}
 }
 
 // openStore opens a second store on the service's SQLite file, for tests

@@ -10,6 +10,7 @@ import (
 
 	"github.com/convoflow/convoflow/internal/flagenv"
 	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/internal/telemetry"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/participant/address"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	Security serve.Security
 	// Observability holds --metrics-listen.
 	Observability serve.Observability
+	// Tracing is set by Run from the OTEL_* environment (see
+	// internal/telemetry); nil means no tracing.
+	Tracing *telemetry.Tracing
 }
 
 // DefaultConfig returns the defaults: a local listener, Twilio's API, and

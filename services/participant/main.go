@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/internal/telemetry"
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/participant/roster"
 )
@@ -41,6 +43,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	scfg := serve.Config{Name: "participantservice", Addr: cfg.Listen, Logger: log}
+	if cfg.Tracing != nil {
+		scfg.Tracing = cfg.Tracing.Provider
+	}
 	metrics := cfg.Observability.Apply(&scfg)
 	deps := Deps{Twilio: rc, DefaultProxyAddress: cfg.DefaultProxyAddress, Logger: log.With("comp", "service"), Metrics: metrics.Registry}
 	if cfg.Agents != "" {
@@ -137,7 +142,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// Each part adds its own comp attribute; the server adds
 	// svc=participantservice.
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.Tracing, err = telemetry.Setup(ctx, "participantservice", getenv); err != nil {
+		return fmt.Errorf("participantservice: %w", err)
+	}
+	defer func() {
+		// Flush the spans of the last requests; a collector that is down
+		// costs at most this long at exit.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = cfg.Tracing.Shutdown(sctx)
+	}()
+	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	m, err := NewMain(cfg, log)
 	if err != nil {
 		return fmt.Errorf("participantservice: %w", err)

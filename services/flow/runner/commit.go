@@ -216,6 +216,7 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 		return store.Execution{}, fmt.Errorf("runner: committing execution %s: %w", x.Sid, err)
 	}
 	r.m.committed(at.start, res, time.Since(began))
+	traceSteps(ctx, res)
 	at.persisted, at.version = true, out.Version
 	r.subs.publish(x.Sid, steps, res.Ended())
 	return out, nil

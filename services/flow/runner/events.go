@@ -155,6 +155,7 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 	if dup {
 		return DispositionDuplicate, stored, nil
 	}
+	r.rememberOrigin(ctx, stored.ID, leased)
 	r.kick(ev.ConversationSid, leased)
 	return DispositionQueued, stored, nil
 }
@@ -224,7 +225,9 @@ func (r *Runner) waitDone(ctx context.Context, done <-chan struct{}) error {
 // processEvent runs one recorded event and commits the result together with
 // the event's outcome. A returned error means nothing was committed and the
 // event must be retried (an infrastructure fault).
-func (r *Runner) processEvent(ctx context.Context, e store.Event, fence func(store.Tx) error) error {
+func (r *Runner) processEvent(ctx context.Context, e store.Event, fence func(store.Tx) error) (err error) {
+	ctx, span := r.startEventSpan(ctx, e)
+	defer func() { endSpan(span, err) }()
 	var ev ConversationEvent
 	if err := json.Unmarshal(e.Payload, &ev); err != nil {
 		return r.finishEvent(ctx, e, Outcome{Disposition: DispositionFailed, Error: "unreadable event payload: " + err.Error()}, fence)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twilio/twilio-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/convoflow/convoflow/internal/twilioclient"
 	"github.com/convoflow/convoflow/services/flow/engine"
@@ -71,6 +72,10 @@ type Config struct {
 	// run-function and make-http-request URLs. The TO targets are exempt
 	// from the outbound policy.
 	FunctionMap []string
+	// TracerProvider, when set, traces event processing (continuing the
+	// webhook's trace) and every outbound request, which carries the W3C
+	// traceparent; see tracing.go.
+	TracerProvider trace.TracerProvider
 	// Metrics, when set, receives the runner's Prometheus series
 	// (executions, steps, outbound requests, takeovers, commit latency,
 	// queue depth).
@@ -134,6 +139,10 @@ type Runner struct {
 	defs   *defCache
 	subs   *hub
 	m      *metrics
+	tracer trace.Tracer
+	// origins holds the span context of each event recorded here whose
+	// worker has not started yet (see tracing.go).
+	origins sync.Map
 
 	// ctx is the lifetime of background work (workers, timers); Start's
 	// context ends it.
@@ -221,7 +230,8 @@ func New(cfg Config) (*Runner, error) {
 	if r.m, err = newMetrics(r, cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("runner: metrics: %w", err)
 	}
-	doer, err := newHTTPDoer(cfg.HTTPClient, cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
+	r.tracer = tracerOf(cfg.TracerProvider)
+	doer, err := newHTTPDoer(tracedClient(cfg.HTTPClient, cfg.TracerProvider), cfg.FunctionMap, cfg.AccountSid, cfg.AuthToken)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/convoflow/convoflow/services/flow/engine"
 	"github.com/convoflow/convoflow/services/flow/store"
 )
@@ -109,7 +112,10 @@ func (r *Runner) timerLoop(ctx context.Context) {
 // fireTimer runs one claimed timer: a send-and-wait timeout resumes the
 // execution with its timeout transition, a LIFETIME timer ends it. A timer
 // the execution no longer needs (it moved on, ended, or is gone) is deleted.
-func (r *Runner) fireTimer(ctx context.Context, tm store.Timer) error {
+func (r *Runner) fireTimer(ctx context.Context, tm store.Timer) (err error) {
+	ctx, span := r.tracer.Start(ctx, "flow.timer", trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
+		attribute.String("convoflow.execution_sid", tm.ExecutionSID), attribute.String("convoflow.timer_kind", string(tm.Kind))))
+	defer func() { endSpan(span, err) }()
 	deleteTimer := func(tx store.Tx) error {
 		err := tx.DeleteTimer(ctx, tm.ID, r.cfg.Owner)
 		if errors.Is(err, store.ErrNotFound) {
@@ -119,7 +125,7 @@ func (r *Runner) fireTimer(ctx context.Context, tm store.Timer) error {
 		return err
 	}
 	for try := 0; ; try++ {
-		err := r.fireTimerOnce(ctx, tm, deleteTimer)
+		err = r.fireTimerOnce(ctx, tm, deleteTimer)
 		if errors.Is(err, store.ErrConflict) && try < 5 {
 			// A reply or the API moved the execution meanwhile: read again.
 			continue
