@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -40,6 +41,18 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return t.shutdown(ctx)
+}
+
+// ShutdownTimeout bounds Close: a collector that is down costs at most
+// this long when a program exits.
+const ShutdownTimeout = 5 * time.Second
+
+// Close is Shutdown for a program's exit: it flushes the spans of the last
+// requests for at most ShutdownTimeout, even once ctx is done.
+func (t *Tracing) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	return t.Shutdown(ctx)
 }
 
 // Setup reads the standard variables through getenv and returns the

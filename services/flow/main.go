@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -35,13 +34,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.Tracing, err = telemetry.Setup(ctx, "flowservice", getenv); err != nil {
 		return err
 	}
-	defer func() {
-		// Flush the spans of the last requests; a collector that is down
-		// costs at most this long at exit.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = cfg.Tracing.Shutdown(sctx)
-	}()
+	defer func() { _ = cfg.Tracing.Close(ctx) }() // flushes the last spans
 	return run(ctx, cfg, slog.New(telemetry.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))))
 }
 

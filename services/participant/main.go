@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/convoflow/convoflow/gen/convoflow/participant/v1/participantv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
@@ -140,18 +139,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("participantservice: %w", err)
 	}
-	// Each part adds its own comp attribute; the server adds
-	// svc=participantservice.
 	if cfg.Tracing, err = telemetry.Setup(ctx, "participantservice", getenv); err != nil {
 		return fmt.Errorf("participantservice: %w", err)
 	}
-	defer func() {
-		// Flush the spans of the last requests; a collector that is down
-		// costs at most this long at exit.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = cfg.Tracing.Shutdown(sctx)
-	}()
+	defer func() { _ = cfg.Tracing.Close(ctx) }() // flushes the last spans
+	// Each part adds its own comp attribute; the server adds
+	// svc=participantservice.
 	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	m, err := NewMain(cfg, log)
 	if err != nil {

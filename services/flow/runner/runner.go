@@ -522,6 +522,7 @@ func (r *Runner) endRow(ctx context.Context, row store.Execution, reason string,
 		if err != nil {
 			return store.Execution{}, fmt.Errorf("runner: ending execution %s: %w", row.SID, err)
 		}
+		r.m.ended.WithLabelValues(reason).Inc()
 		r.subs.end(row.SID)
 		return out, nil
 	}
