@@ -90,6 +90,14 @@ FUZZTIME ?= 15s
 FUZZ_TARGETS := ./services/flow/engine:FuzzRead ./services/flow/engine:FuzzResume \
 	./services/flow/engine/liquid:FuzzRender ./services/flow/engine/liquid:FuzzPlanMatchesLibrary \
 	./services/flow/engine/predicate:FuzzEval ./services/flow:FuzzWebhook
+# bench-smoke runs every benchmark once (-benchtime 1x), on SQLite and, for
+# FlowService's end-to-end ones, on PostgreSQL too: CI keeps them compiling
+# and working, and asserts no timing. Figures come from real runs (README).
+.PHONY: bench-smoke
+bench-smoke: ## Run every benchmark once so they cannot rot (no timing asserted)
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+	BENCH_STORE=postgres $(GO) test -run='^$$' -bench='WebhookToMessage|ParkedWaits' -benchtime=1x ./services/flow/
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 15s)
 	@for t in $(FUZZ_TARGETS); do \

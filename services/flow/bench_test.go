@@ -16,6 +16,7 @@ import (
 	"time"
 
 	convapi "github.com/twilio/twilio-go/rest/conversations/v1"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
 	"github.com/convoflow/convoflow/internal/pgtest"
@@ -38,6 +39,11 @@ type benchStack struct {
 }
 
 func startBenchStack(b *testing.B) *benchStack {
+	return startBenchStackWith(b, testdataStruct(b, "flows/bench.json"))
+}
+
+// startBenchStackWith is startBenchStack publishing def.
+func startBenchStackWith(b *testing.B, def *structpb.Struct) *benchStack {
 	b.Helper()
 	fake, err := conversations.NewServer(conversations.Options{})
 	if err != nil {
@@ -69,7 +75,7 @@ func startBenchStack(b *testing.B) *benchStack {
 		b.Fatal(err)
 	}
 	bs.api = rest.ConversationsV1
-	bs.flowSid = deploy(b, bs.svc.clients[0], "bench", testdataStruct(b, "flows/bench.json"))
+	bs.flowSid = deploy(b, bs.svc.clients[0], "bench", def)
 	bs.hookURL = bs.svc.url + webhookPath(testAccountSid, bs.flowSid)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 512
@@ -97,11 +103,20 @@ func (bs *benchStack) prepare(b *testing.B, n int) {
 // deliver posts conversation i's first customer message as Conversations
 // would (signed onMessageAdded form) and returns when the service has
 // recorded it.
-func (bs *benchStack) deliver(i int) error {
+func (bs *benchStack) deliver(i int) error { return bs.deliverMessage(i, 0) }
+
+// deliverMessage posts message number index of conversation i.
+func (bs *benchStack) deliverMessage(i, index int) error {
 	ch := bs.convs[i]
+	sid := "IM" + ch[2:]
+	if index > 0 {
+		// Another message of the conversation: another SID of the same
+		// shape, unique per conversation as the runner's dedup needs.
+		sid = "IM" + ch[2:30] + fmt.Sprintf("%04x", index)
+	}
 	form := url.Values{
 		"EventType": {"onMessageAdded"}, "AccountSid": {testAccountSid}, "ConversationSid": {ch},
-		"MessageSid": {"IM" + ch[2:]}, "Index": {"0"}, "Author": {"+15550001111"}, "Body": {"order " + strconv.Itoa(i)},
+		"MessageSid": {sid}, "Index": {strconv.Itoa(index)}, "Author": {"+15550001111"}, "Body": {"order " + strconv.Itoa(i)},
 		"Source": {"SMS"}, "Attributes": {"{}"}, "DateCreated": {time.Now().UTC().Format(time.RFC3339)}, "RetryCount": {"0"},
 	}
 	req, err := http.NewRequest(http.MethodPost, bs.hookURL, strings.NewReader(form.Encode()))

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func scrapeMetrics(t *testing.T, base string) string {
+func scrapeMetrics(t testing.TB, base string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
