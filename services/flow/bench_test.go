@@ -136,6 +136,35 @@ func (bs *benchStack) deliverMessage(i, index int) error {
 	return nil
 }
 
+// deliverAll delivers the first message of conversations 0…n-1 from 64
+// concurrent senders and returns once every webhook is acknowledged.
+func (bs *benchStack) deliverAll(b *testing.B, n int) {
+	b.Helper()
+	const senders = 64
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for range senders {
+		wg.Go(func() {
+			for i := range next {
+				if err := bs.deliver(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
 // wait blocks until conversation i's reply was posted and returns when.
 func (bs *benchStack) wait(ctx context.Context, i int) (time.Time, error) {
 	bs.mu.Lock()
@@ -191,31 +220,9 @@ func benchWebhookToMessage(b *testing.B) {
 		bs.prepare(b, b.N)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		const senders = 64
 		b.ResetTimer()
 		start := time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, senders)
-		next := make(chan int, b.N)
-		for i := range b.N {
-			next <- i
-		}
-		close(next)
-		for range senders {
-			wg.Go(func() {
-				for i := range next {
-					if err := bs.deliver(i); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
-		}
+		bs.deliverAll(b, b.N)
 		for i := range b.N {
 			if _, err := bs.wait(ctx, i); err != nil {
 				b.Fatal(err)

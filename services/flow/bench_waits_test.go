@@ -5,7 +5,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,29 +34,7 @@ func benchParkedWaits(b *testing.B) {
 	heap0 := heapInUse()
 	store0 := storeBytes(b, bs.svc.db)
 	b.ResetTimer()
-	const senders = 64
-	next := make(chan int, b.N)
-	for i := range b.N {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	errs := make(chan error, senders)
-	for range senders {
-		wg.Go(func() {
-			for i := range next {
-				if err := bs.deliver(i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	bs.deliverAll(b, b.N)
 	for i := range b.N {
 		if _, err := bs.wait(ctx, i); err != nil { // the question was posted: the execution waits
 			b.Fatal(err)
