@@ -11,6 +11,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // Twilio's signature scheme is HMAC-SHA1
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -38,4 +39,16 @@ func Sign(authToken, rawURL string, params url.Values) string {
 	mac := hmac.New(sha1.New, []byte(authToken))
 	mac.Write([]byte(b.String()))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// RequestURL is the URL a signed request's signature covers: the base URL
+// the caller used (the server's public URL, which a proxy in front may
+// make differ from the address it listens on), followed by the path and
+// query the server received.
+func RequestURL(publicBase string, r *http.Request) string {
+	u := strings.TrimSuffix(publicBase, "/") + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	return u
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
 	"github.com/convoflow/convoflow/internal/serve"
+	"github.com/convoflow/convoflow/internal/twiliosig"
 	"github.com/convoflow/convoflow/services/flow/runner"
 	"github.com/convoflow/convoflow/services/flow/store"
 )
@@ -157,10 +157,7 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Twilio signs the URL it called: the public base URL, the path and
 	// the query, followed by the sorted form parameters.
-	signed := strings.TrimSuffix(h.s.publicURL(), "/") + r.URL.EscapedPath()
-	if r.URL.RawQuery != "" {
-		signed += "?" + r.URL.RawQuery
-	}
+	signed := twiliosig.RequestURL(h.s.publicURL(), r)
 	sig := r.Header.Get("X-Twilio-Signature")
 	if sig == "" || !h.validator.ValidateBody(signed, body, sig) {
 		log.WarnContext(ctx, "webhook signature rejected", "url", signed, "signature_present", sig != "")

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/twilio/twilio-go/client"
 
@@ -31,10 +30,7 @@ func signed(h http.Handler, authToken string, publicURL func() string, log *slog
 			http.Error(w, "reading the request body: "+err.Error(), status)
 			return
 		}
-		u := strings.TrimSuffix(publicURL(), "/") + r.URL.EscapedPath()
-		if r.URL.RawQuery != "" {
-			u += "?" + r.URL.RawQuery
-		}
+		u := twiliosig.RequestURL(publicURL(), r)
 		sig := r.Header.Get(twiliosig.Header)
 		if sig == "" || !validator.ValidateBody(u, body, sig) {
 			log.Warn("function call refused: bad X-Twilio-Signature", "path", r.URL.Path, "url", u,
