@@ -98,7 +98,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address to serve gRPC, Connect, gRPC-Web and the webhook on")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "store: a postgres:// or postgresql:// URL (PostgreSQL, for replicas), or an SQLite file path (created with its directory when missing)")
-	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connection pool size (0: max(4, 2×CPUs), or the URL's pool_max_conns)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connection pool size (0: max(8, 4×CPUs), or the URL's pool_max_conns)")
 	fs.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout of every connection (0: the URL's statement_timeout, or 30s)")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a replica holds a conversation or timer without renewing it (renewed every fifth of it); a dead replica's work is taken over after this long")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, how long events and timers in progress may take to finish before they are handed back")

@@ -47,6 +47,9 @@ type attempt struct {
 	// the early records (records) have not.
 	sends   []sentRecord
 	records sync.WaitGroup
+	// committing is closed when the commit has taken over the early
+	// records it could (see earlyRecord), waking the others.
+	committing chan struct{}
 }
 
 // sentRecord is a send to record under key.
@@ -54,6 +57,7 @@ type sentRecord struct {
 	key          string
 	executionSid string
 	result       json.RawMessage
+	early        *earlyRecord
 }
 
 type attemptKey struct{}
@@ -77,6 +81,22 @@ func (at *attempt) fail(err error) error {
 		return at.abortErr
 	}
 	return err
+}
+
+// takeEarlyRecords takes over the early records of at's sends that have
+// not begun (see earlyRecord) and returns them, then wakes the others.
+func (at *attempt) takeEarlyRecords() []sentRecord {
+	var taken []sentRecord
+	for _, s := range at.sends {
+		if s.early.take() {
+			taken = append(taken, s)
+		}
+	}
+	if at.committing != nil {
+		close(at.committing)
+		at.committing = nil
+	}
+	return taken
 }
 
 // startWithSID runs engine.Start with the execution SID chosen by the runner.
@@ -111,11 +131,41 @@ func (r *Runner) resume(ctx context.Context, at *attempt, def *engine.Definition
 	return res, nil
 }
 
+// storedState is an execution's state as stored: engine.Execution without
+// its context, which the row keeps once, in its context column (until
+// 2026-12-07 the state held a second copy; decodeExecution reads both).
+// The shallower Context field hides the embedded one from encoding/json.
+type storedState struct {
+	*engine.Execution
+	Context json.RawMessage `json:"context,omitempty"`
+}
+
+// encodeState returns the stored state and context of x.
+func encodeState(x *engine.Execution) (state, xctx json.RawMessage, err error) {
+	if state, err = json.Marshal(storedState{Execution: x}); err != nil {
+		return nil, nil, fmt.Errorf("runner: encoding execution %s: %w", x.Sid, err)
+	}
+	if xctx, err = json.Marshal(x.Context); err != nil {
+		return nil, nil, fmt.Errorf("runner: encoding the context of %s: %w", x.Sid, err)
+	}
+	return state, xctx, nil
+}
+
 // decodeExecution reads the engine state of a stored execution.
 func decodeExecution(row store.Execution) (*engine.Execution, error) {
 	var x engine.Execution
-	if err := json.Unmarshal(row.State, &x); err != nil {
+	st := storedState{Execution: &x}
+	if err := json.Unmarshal(row.State, &st); err != nil {
 		return nil, fmt.Errorf("runner: execution %s has unreadable state: %w", row.SID, err)
+	}
+	xctx := st.Context
+	if len(xctx) == 0 {
+		xctx = row.Context
+	}
+	if len(xctx) > 0 {
+		if err := json.Unmarshal(xctx, &x.Context); err != nil {
+			return nil, fmt.Errorf("runner: execution %s has an unreadable context: %w", row.SID, err)
+		}
 	}
 	return &x, nil
 }
@@ -133,13 +183,9 @@ func decodeExecution(row store.Execution) (*engine.Execution, error) {
 func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, extra func(store.Tx) error) (store.Execution, error) {
 	defer at.records.Wait()
 	x := res.Execution
-	state, err := json.Marshal(x)
+	state, xctx, err := encodeState(x)
 	if err != nil {
-		return store.Execution{}, fmt.Errorf("runner: encoding execution %s: %w", x.Sid, err)
-	}
-	xctx, err := json.Marshal(x.Context)
-	if err != nil {
-		return store.Execution{}, fmt.Errorf("runner: encoding the context of %s: %w", x.Sid, err)
+		return store.Execution{}, err
 	}
 	status := store.ExecutionStatusActive
 	if res.Ended() {
@@ -152,10 +198,11 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 	now := r.now()
 	var out store.Execution
 	began := time.Now()
+	taken := at.takeEarlyRecords()
 	err = r.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		version, persisted := at.version, at.persisted
-		if !persisted && len(at.sends) > 0 {
+		if !persisted && len(taken) < len(at.sends) {
 			// An early record may have created the row already.
 			if row, err := tx.GetExecution(ctx, x.Sid); err == nil {
 				version, persisted = row.Version, true
@@ -178,8 +225,16 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 		if err != nil {
 			return err
 		}
-		if err := recordSends(ctx, tx, at.sends, r.now()); err != nil {
-			return err
+		for _, s := range at.sends {
+			if s.early.state.Load() == earlyTaken {
+				// Not recorded at the send, and no one else records it.
+				err = recordSend(ctx, tx, s, now)
+			} else {
+				err = recordSends(ctx, tx, []sentRecord{s}, now)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		if at.start && !res.Ended() {
 			// Scheduling replaces, so a placeholder's timer is no matter.
@@ -209,6 +264,9 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 		return nil
 	})
 	if err != nil {
+		// What the commit took over from the early records it now writes
+		// as they would have: the sends are out.
+		r.recordTaken(context.WithoutCancel(ctx), taken)
 		var active *store.ActiveExecutionError
 		if errors.As(err, &active) {
 			return store.Execution{}, err

@@ -104,7 +104,7 @@
 // the startup message, so it costs no round trip) and the connect timeout,
 // which bounds Open's first connection too; a zero option leaves the DSN's
 // pool_max_conns, statement_timeout or connect_timeout in force, and only
-// without one applies the default (max(4, 2×GOMAXPROCS), 30 s, 10 s). The
+// without one applies the default (max(8, 4×GOMAXPROCS), 30 s, 10 s). The
 // migrator's connection runs without statement_timeout, bounded by Open's
 // context instead. No error or log line contains the DSN's password: the
 // store describes a database by URL.Redacted, or by host, port, database

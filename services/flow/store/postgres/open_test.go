@@ -196,12 +196,12 @@ func TestOptionsApplied(t *testing.T) {
 		maxConns    int32
 		stmtTimeout string
 	}{
-		{"defaults", dsn, Options{}, int32(max(4, 2*runtime.GOMAXPROCS(0))), "30s"},
+		{"defaults", dsn, Options{}, int32(max(8, 4*runtime.GOMAXPROCS(0))), "30s"},
 		{"options", dsn, Options{MaxConns: 3, StatementTimeout: 1500 * time.Millisecond}, 3, "1500ms"},
 		{"dsn", withParam(t, withParam(t, dsn, "pool_max_conns", "5"), "statement_timeout", "7000"), Options{}, 5, "7s"},
 		{"options_over_dsn", withParam(t, withParam(t, dsn, "pool_max_conns", "5"), "statement_timeout", "7000"),
 			Options{MaxConns: 2, StatementTimeout: 2 * time.Second}, 2, "2s"},
-		{"dsn_options", withParam(t, dsn, "options", "-c statement_timeout=8000"), Options{}, int32(max(4, 2*runtime.GOMAXPROCS(0))), "8s"},
+		{"dsn_options", withParam(t, dsn, "options", "-c statement_timeout=8000"), Options{}, int32(max(8, 4*runtime.GOMAXPROCS(0))), "8s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -16,7 +16,9 @@
 //     returns only after the shared commit, and a failing caller rolls back
 //     only its own savepoint. The caller that begins a transaction needs no
 //     savepoint (a failure rolls back a transaction holding only its work),
-//     which saves two statements per transaction under light load.
+//     which saves two statements per transaction under light load, and a
+//     member's savepoint is opened by its first statement, so a member that
+//     runs none costs nothing.
 //     Options.MaxBatch bounds a batch (1 disables).
 //   - Every statement is prepared once and cached (parsing dominated the
 //     CPU cost of the small statements the store runs).

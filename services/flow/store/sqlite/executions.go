@@ -40,7 +40,10 @@ func (q *queries) CreateExecution(ctx context.Context, e store.Execution) (store
 	case err != nil:
 		return store.Execution{}, fmt.Errorf("create execution %s: %w", e.SID, err)
 	}
-	return q.GetExecution(ctx, e.SID)
+	// Built rather than read back: the row holds what was given.
+	e.State, e.Context, e.Version = nilIfEmpty(e.State), nilIfEmpty(e.Context), 1
+	e.CreateTime, e.UpdateTime = store.MicrosToTime(created), store.MicrosToTime(updated)
+	return e, nil
 }
 
 // uniqueExecutionError tells a clash with an active execution (one of the
@@ -161,34 +164,40 @@ func (q *queries) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) 
 	if err := store.CheckExecutionContent(u.Status, store.Execution{State: u.State, Context: u.Context}); err != nil {
 		return store.Execution{}, err
 	}
-	cur, err := q.GetExecution(ctx, u.SID)
-	if err != nil {
-		return store.Execution{}, err
-	}
-	if cur.Version != u.Version {
-		return store.Execution{}, fmt.Errorf("execution %s is at version %d, not %d: %w", u.SID, cur.Version, u.Version, store.ErrConflict)
-	}
-	if cur.Status == store.ExecutionStatusEnded && u.Status == store.ExecutionStatusActive {
-		return store.Execution{}, fmt.Errorf("execution %s has ended and cannot become active again: %w", u.SID, store.ErrInvalidArgument)
-	}
-	// The version condition repeats the check above for backends whose
-	// transactions do not serialise writers (it costs nothing here).
+	// One statement on the hot path: the preconditions are the UPDATE's
+	// conditions, the result is built from RETURNING and what was written,
+	// and only a refused update reads the row to say why.
 	updated := q.stamp(u.UpdateTime)
-	res, err := q.db.ExecContext(ctx, `UPDATE executions SET status = ?, ended_reason = ?, state = ?, context = ?,
-		version = version + 1, update_time = ? WHERE sid = ? AND version = ?`,
-		u.Status, u.EndedReason, jsonArg(u.State), jsonArg(u.Context), updated, u.SID, u.Version)
+	cur := store.Execution{SID: u.SID}
+	err := q.db.QueryRowContext(ctx, `UPDATE executions SET status = ?, ended_reason = ?, state = ?, context = ?,
+		version = version + 1, update_time = ? WHERE sid = ? AND version = ? AND (status = 'active' OR ? = 'ended')
+		RETURNING flow_sid, flow_revision, contact_channel_address, conversation_sid, create_time`,
+		u.Status, u.EndedReason, jsonArg(u.State), jsonArg(u.Context), updated, u.SID, u.Version, u.Status).
+		Scan(&cur.FlowSID, &cur.FlowRevision, &cur.ContactChannelAddress, &cur.ConversationSID, timeCol{&cur.CreateTime})
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Execution{}, q.whyNoUpdate(ctx, u)
+	}
 	if err != nil {
 		return store.Execution{}, fmt.Errorf("update execution %s: %w", u.SID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return store.Execution{}, fmt.Errorf("update execution %s: %w", u.SID, err)
-	} else if n == 0 {
-		return store.Execution{}, fmt.Errorf("execution %s changed concurrently: %w", u.SID, store.ErrConflict)
-	}
-	// Build the result rather than reading it back: this is the hot path.
-	cur.Status, cur.EndedReason, cur.Version = u.Status, u.EndedReason, cur.Version+1
+	cur.Status, cur.EndedReason, cur.Version = u.Status, u.EndedReason, u.Version+1
 	cur.State, cur.Context, cur.UpdateTime = nilIfEmpty(u.State), nilIfEmpty(u.Context), store.MicrosToTime(updated)
 	return cur, nil
+}
+
+// whyNoUpdate explains an UpdateExecution that changed nothing.
+func (q *queries) whyNoUpdate(ctx context.Context, u store.ExecutionUpdate) error {
+	cur, err := q.GetExecution(ctx, u.SID)
+	switch {
+	case err != nil:
+		return err
+	case cur.Version != u.Version:
+		return fmt.Errorf("execution %s is at version %d, not %d: %w", u.SID, cur.Version, u.Version, store.ErrConflict)
+	case cur.Status == store.ExecutionStatusEnded && u.Status == store.ExecutionStatusActive:
+		return fmt.Errorf("execution %s has ended and cannot become active again: %w", u.SID, store.ErrInvalidArgument)
+	default:
+		return fmt.Errorf("execution %s changed concurrently: %w", u.SID, store.ErrConflict)
+	}
 }
 
 func (q *queries) DeleteExecution(ctx context.Context, sid string) error {

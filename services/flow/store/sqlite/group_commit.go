@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/convoflow/convoflow/services/flow/store"
@@ -125,38 +126,90 @@ func (s *Store) runFirst(ctx context.Context, b *batch, fn func(tx store.Tx) err
 	return nil
 }
 
-// runMember runs fn in a savepoint of b's transaction.
+// runMember runs fn in a savepoint of b's transaction. The savepoint is
+// opened by fn's first statement (see savepointDB): a member that ends up
+// writing nothing, such as an early send record the commit took over,
+// costs no statement at all.
 func (s *Store) runMember(ctx context.Context, b *batch, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := s.wdb()
-	if _, err := d.ExecContext(ctx, `SAVEPOINT member`); err != nil {
-		b.broken = err
-		return fmt.Errorf("sqlite: savepoint: %w", err)
-	}
-	released := false
+	d := &savepointDB{cachedDB: s.wdb()}
 	defer func() {
-		if released {
+		if !d.open {
 			return
 		}
-		if _, err := d.ExecContext(ctx, `ROLLBACK TO member`); err != nil {
+		if _, err := d.cachedDB.ExecContext(ctx, `ROLLBACK TO member`); err != nil {
 			b.broken = err
 			return
 		}
-		if _, err := d.ExecContext(ctx, `RELEASE member`); err != nil {
+		if _, err := d.cachedDB.ExecContext(ctx, `RELEASE member`); err != nil {
 			b.broken = err
 		}
 	}()
-	if err := fn(&queries{db: d, now: s.now}); err != nil {
+	err := fn(&queries{db: d, now: s.now})
+	if d.err != nil {
+		// The shared transaction cannot be committed (see handOff).
+		b.broken = d.err
+	}
+	if err != nil {
 		return err
 	}
-	if _, err := d.ExecContext(ctx, `RELEASE member`); err != nil {
+	if !d.open {
+		return nil
+	}
+	if _, err := d.cachedDB.ExecContext(ctx, `RELEASE member`); err != nil {
 		b.broken = err
 		return fmt.Errorf("sqlite: release savepoint: %w", err)
 	}
-	released = true
+	d.open = false
 	return nil
+}
+
+// savepointDB runs a batch member's statements on the writer, opening the
+// member's savepoint before the first of them.
+type savepointDB struct {
+	cachedDB
+	open bool
+	// err is why the savepoint could not be opened.
+	err error
+}
+
+func (d *savepointDB) begin(ctx context.Context) error {
+	if d.open {
+		return nil
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if _, err := d.cachedDB.ExecContext(ctx, `SAVEPOINT member`); err != nil {
+		d.err = fmt.Errorf("sqlite: savepoint: %w", err)
+		return d.err
+	}
+	d.open = true
+	return nil
+}
+
+func (d *savepointDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := d.begin(ctx); err != nil {
+		return nil, err
+	}
+	return d.cachedDB.ExecContext(ctx, query, args...)
+}
+
+func (d *savepointDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := d.begin(ctx); err != nil {
+		return nil, err
+	}
+	return d.cachedDB.QueryContext(ctx, query, args...)
+}
+
+func (d *savepointDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	// A *sql.Row cannot carry an error from outside database/sql, so
+	// without a savepoint the query runs anyway: the batch is broken then
+	// (runMember), and none of its work is committed.
+	_ = d.begin(ctx)
+	return d.cachedDB.QueryRowContext(ctx, query, args...)
 }
 
 // handOff ends the caller's turn: it leaves the transaction open for the

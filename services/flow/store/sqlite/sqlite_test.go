@@ -341,6 +341,85 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestGroupCommitMembers puts members that write, write and fail, and
+// write nothing into one shared transaction: only the failed member's work
+// is rolled back, and the member without statements (which opens no
+// savepoint) commits with the others.
+func TestGroupCommitMembers(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "flow.db"))
+	ctx := t.Context()
+	acquire := func(name string) func(tx store.Tx) error {
+		return func(tx store.Tx) error {
+			_, err := tx.AcquireLease(ctx, name, "o", t0, time.Minute)
+			return err
+		}
+	}
+	errFail := errors.New("member fails")
+	members := []struct {
+		name string
+		fn   func(tx store.Tx) error
+		want error
+	}{
+		{"writes", acquire("kept-1"), nil},
+		{"fails", func(tx store.Tx) error {
+			if err := acquire("rolled-back")(tx); err != nil {
+				return err
+			}
+			return errFail
+		}, errFail},
+		{"nothing", func(store.Tx) error { return nil }, nil},
+		{"fails_without_statements", func(store.Tx) error { return errFail }, errFail},
+		{"writes_after", acquire("kept-2"), nil},
+	}
+	before := s.commits.Load()
+	first, started := make(chan error, 1), make(chan struct{})
+	go func() {
+		first <- s.InTx(ctx, func(tx store.Tx) error {
+			close(started)
+			// Hold the writer until every member waits for it, so they
+			// all join this transaction.
+			for s.waiting.Load() < int64(len(members)) {
+				time.Sleep(time.Millisecond)
+			}
+			return acquire("first")(tx)
+		})
+	}()
+	<-started
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Go(func() { errs[i] = s.InTx(ctx, m.fn) })
+	}
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range members {
+		if !errors.Is(errs[i], m.want) || (m.want == nil) != (errs[i] == nil) {
+			t.Errorf("%s: %v, want %v", m.name, errs[i], m.want)
+		}
+	}
+	if n := s.commits.Load() - before; n != 1 {
+		t.Errorf("%d commits, want one shared commit", n)
+	}
+	var got []string
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM leases ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if want := []string{"first", "kept-1", "kept-2"}; !slices.Equal(got, want) {
+		t.Errorf("leases %v, want %v", got, want)
+	}
+}
+
 // BenchmarkHotPathNoGroupCommit is BenchmarkHotPath with every transaction
 // committed on its own (MaxBatch 1), for comparison.
 func BenchmarkHotPathNoGroupCommit(b *testing.B) {
