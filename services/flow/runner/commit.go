@@ -176,10 +176,12 @@ func decodeExecution(row store.Execution) (*engine.Execution, error) {
 // none once ended) and whatever extra adds (the event marked done, the fired
 // timer deleted). Steps are published to subscribers after the commit.
 //
-// The commit also records the call's sends that the early records have not
-// (yet): issued right after them, it usually shares their group commit, so a
-// send costs no fsync of its own. It returns once the early records are
-// done too, so a replay after a failure sees them.
+// The commit takes over the early records of the call's sends that have not
+// begun (see earlyRecord), and deletes the send records of those that have:
+// once the call is committed no replay looks for them, so a parked
+// execution keeps none. A commit that fails writes the records it took
+// over, and returns once the early records are done, so a replay after a
+// failure finds every send.
 func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, extra func(store.Tx) error) (store.Execution, error) {
 	defer at.records.Wait()
 	x := res.Execution
@@ -199,6 +201,17 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 	var out store.Execution
 	began := time.Now()
 	taken := at.takeEarlyRecords()
+	var recorded []string
+	if len(taken) < len(at.sends) {
+		// Some early records began on their own: let them land first, so
+		// the commit finds and deletes what they wrote.
+		at.records.Wait()
+		for _, s := range at.sends {
+			if s.early.state.Load() != earlyTaken {
+				recorded = append(recorded, s.key)
+			}
+		}
+	}
 	err = r.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		version, persisted := at.version, at.persisted
@@ -225,14 +238,11 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 		if err != nil {
 			return err
 		}
-		for _, s := range at.sends {
-			if s.early.state.Load() == earlyTaken {
-				// Not recorded at the send, and no one else records it.
-				err = recordSend(ctx, tx, s, now)
-			} else {
-				err = recordSends(ctx, tx, []sentRecord{s}, now)
-			}
-			if err != nil {
+		// The attempt is done once this commits: its send records have
+		// served (no replay will look for them), so the commit deletes
+		// those the early records wrote instead of adding its own.
+		if len(recorded) > 0 {
+			if _, err := tx.DeleteSends(ctx, recorded); err != nil {
 				return err
 			}
 		}

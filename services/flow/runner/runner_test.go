@@ -140,6 +140,67 @@ func TestSendAndWaitResumedBySecondParticipant(t *testing.T) {
 	}
 }
 
+// TestParkedExecutionKeepsNoSendRecords: a send's record is only needed
+// until its attempt commits, so an execution parked in a wait, and one
+// that ended, keep none in the store, whether the commit took the early
+// record over (wait) or the early record committed on its own while a
+// Function call ran (reply_then_function); the replay protection of
+// TestIdempotentSendAfterCrash still holds.
+func TestParkedExecutionKeepsNoSendRecords(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, pg bool) {
+		t.Run("wait", func(t *testing.T) {
+			h := newHarness(t, harnessOptions{postgres: pg})
+			flow := h.createFlow(waitFlow(t, "3600"))
+			ch := h.conversation(flow, "")
+			h.text(ch, "hi")
+			if x := h.only(flow); x.Status != store.ExecutionStatusActive {
+				t.Fatalf("after the first message: %+v", x)
+			}
+			noSendRecords(t, h, ch, 1)
+			h.post(ch, "agent", "Ada")
+			if x := h.only(flow); x.Status != store.ExecutionStatusEnded {
+				t.Fatalf("after the reply: %+v", x)
+			}
+			noSendRecords(t, h, ch, 2)
+		})
+		t.Run("reply_then_function", func(t *testing.T) {
+			// The call outlasts the early record's wait for the commit.
+			h := newHarness(t, harnessOptions{postgres: pg, onFunction: func() { time.Sleep(50 * time.Millisecond) }})
+			flow := h.createFlow(readFile(t, "testdata/reply-then-function.json"))
+			ch := h.conversation(flow, "")
+			h.text(ch, "hi")
+			if x := h.only(flow); x.Status != store.ExecutionStatusEnded {
+				t.Fatalf("after the message: %+v", x)
+			}
+			noSendRecords(t, h, ch, 1)
+		})
+	})
+}
+
+// noSendRecords checks that want messages of ch carry a send key and that
+// none of those keys has a record in the store.
+func noSendRecords(t *testing.T, h *harness, ch string, want int) {
+	t.Helper()
+	var keys []string
+	for _, m := range h.fake.Messages(ch) {
+		var a struct {
+			Key string `json:"convoflow_send_key"`
+		}
+		if json.Unmarshal([]byte(m.Attributes), &a) == nil && a.Key != "" {
+			keys = append(keys, a.Key)
+		}
+	}
+	if len(keys) != want {
+		t.Fatalf("%d messages carry a send key, want %d", len(keys), want)
+	}
+	for _, k := range keys {
+		if s, err := h.st.GetSend(context.Background(), k); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("send %s still recorded (created %s, err %v)", k, s.CreateTime, err)
+		}
+	}
+}
+
 func TestTimeoutFires(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})

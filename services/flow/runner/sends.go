@@ -257,18 +257,13 @@ func recordSends(ctx context.Context, tx store.Tx, sends []sentRecord, now time.
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := recordSend(ctx, tx, s, now); err != nil {
+		if _, err := tx.RecordSend(ctx, store.Send{Key: s.key, ExecutionSID: s.executionSid, Result: s.result, CreateTime: now}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// recordSend records a send known not to be recorded yet.
-func recordSend(ctx context.Context, tx store.Tx, s sentRecord, now time.Time) error {
-	_, err := tx.RecordSend(ctx, store.Send{Key: s.key, ExecutionSID: s.executionSid, Result: s.result, CreateTime: now})
-	return err
-}
 
 // abort stops the engine call: the engine sees its context cancelled and
 // returns, nothing of the call is committed, and the caller retries it.

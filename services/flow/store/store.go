@@ -160,6 +160,11 @@ type Tx interface {
 	RecordSend(ctx context.Context, s Send) (Send, error)
 	// GetSend returns the send recorded under key, or ErrNotFound.
 	GetSend(ctx context.Context, key string) (Send, error)
+	// DeleteSends deletes the sends recorded under the keys, skipping keys
+	// with none, and returns how many it deleted. A send record is only
+	// needed until the attempt that made it commits (FlowService deletes
+	// them in that commit), so parked executions keep none.
+	DeleteSends(ctx context.Context, keys []string) (int, error)
 }
 
 // Store is a FlowService backend.

@@ -48,6 +48,24 @@ func (q *queries) RecordSend(ctx context.Context, s store.Send) (store.Send, err
 	return store.Send{}, errRetries(fmt.Sprintf("record send %q", s.Key))
 }
 
+func (q *queries) DeleteSends(ctx context.Context, keys []string) (int, error) {
+	ok := keys[:0:0]
+	for _, k := range keys {
+		// Text PostgreSQL cannot hold is in no row.
+		if textOK(k) {
+			ok = append(ok, k)
+		}
+	}
+	if len(ok) == 0 {
+		return 0, nil
+	}
+	tag, err := q.db.Exec(ctx, `DELETE FROM sends WHERE key = ANY($1)`, ok)
+	if err != nil {
+		return 0, sqlError("delete sends", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 func (q *queries) GetSend(ctx context.Context, key string) (store.Send, error) {
 	if !textOK(key) {
 		return store.Send{}, fmt.Errorf("send %q: %w", key, store.ErrNotFound)

@@ -219,6 +219,11 @@ func (s *Store) RecordSend(ctx context.Context, snd store.Send) (store.Send, err
 	return s.direct.RecordSend(ctx, snd)
 }
 
+// DeleteSends implements [store.Tx].
+func (s *Store) DeleteSends(ctx context.Context, keys []string) (int, error) {
+	return s.direct.DeleteSends(ctx, keys)
+}
+
 // GetSend implements [store.Tx].
 func (s *Store) GetSend(ctx context.Context, key string) (store.Send, error) {
 	return s.direct.GetSend(ctx, key)

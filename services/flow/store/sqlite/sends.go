@@ -29,6 +29,22 @@ func (q *queries) RecordSend(ctx context.Context, s store.Send) (store.Send, err
 	return s, nil
 }
 
+func (q *queries) DeleteSends(ctx context.Context, keys []string) (int, error) {
+	n := 0
+	for _, k := range keys {
+		res, err := q.db.ExecContext(ctx, `DELETE FROM sends WHERE key = ?`, k)
+		if err != nil {
+			return n, fmt.Errorf("delete send %q: %w", k, err)
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return n, fmt.Errorf("delete send %q: %w", k, err)
+		}
+		n += int(d)
+	}
+	return n, nil
+}
+
 func (q *queries) GetSend(ctx context.Context, key string) (store.Send, error) {
 	var s store.Send
 	err := q.db.QueryRowContext(ctx, `SELECT key, execution_sid, result, create_time FROM sends WHERE key = ?`, key).

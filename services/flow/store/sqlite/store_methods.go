@@ -218,6 +218,11 @@ func (s *Store) RecordSend(ctx context.Context, snd store.Send) (store.Send, err
 	return write(ctx, s, func(q *queries) (store.Send, error) { return q.RecordSend(ctx, snd) })
 }
 
+// DeleteSends implements [store.Tx].
+func (s *Store) DeleteSends(ctx context.Context, keys []string) (int, error) {
+	return write(ctx, s, func(q *queries) (int, error) { return q.DeleteSends(ctx, keys) })
+}
+
 // GetSend implements [store.Tx].
 func (s *Store) GetSend(ctx context.Context, key string) (store.Send, error) {
 	return s.reader.GetSend(ctx, key)

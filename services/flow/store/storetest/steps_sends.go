@@ -108,6 +108,25 @@ func testSends(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrAlreadyExists)
 	diff(t, "send after duplicate", in, must[store.Send](t)(s.GetSend(ctxOf(t), key)))
 
+	// DeleteSends deletes those that exist and skips the others.
+	other := store.Send{Key: e.SID + "/FT00000000000000000000000000000002", ExecutionSID: e.SID, CreateTime: t0}
+	must[store.Send](t)(s.RecordSend(ctxOf(t), other))
+	kept := store.Send{Key: e.SID + "/FT00000000000000000000000000000003", ExecutionSID: e.SID, CreateTime: t0}
+	must[store.Send](t)(s.RecordSend(ctxOf(t), kept))
+	if n := must[int](t)(s.DeleteSends(ctxOf(t), []string{key, "no such key", other.Key, "bad\x00key"})); n != 2 {
+		t.Errorf("DeleteSends deleted %d, want 2", n)
+	}
+	for _, k := range []string{key, other.Key} {
+		_, err = s.GetSend(ctxOf(t), k)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	must[store.Send](t)(s.GetSend(ctxOf(t), kept.Key))
+	if n := must[int](t)(s.DeleteSends(ctxOf(t), nil)); n != 0 {
+		t.Errorf("DeleteSends(nil) deleted %d", n)
+	}
+	// A deleted key can be recorded again.
+	diff(t, "send recorded again", in, must[store.Send](t)(s.RecordSend(ctxOf(t), in)))
+
 	for _, tc := range []struct {
 		name string
 		send store.Send
