@@ -264,7 +264,6 @@ func recordSends(ctx context.Context, tx store.Tx, sends []sentRecord, now time.
 	return nil
 }
 
-
 // abort stops the engine call: the engine sees its context cancelled and
 // returns, nothing of the call is committed, and the caller retries it.
 func (g *onceMessenger) abort(at *attempt, err error) error {

@@ -85,7 +85,9 @@ type Tx interface {
 	// retries it.
 	NextPendingEvent(ctx context.Context, conversationSID string) (Event, error)
 	// MarkEventDone records the event's outcome and takes it off its queue.
-	// ErrConflict when it is already done.
+	// ErrConflict when it is already done. The payload is dropped: a done
+	// event is kept only to recognise redeliveries (by its message SID and
+	// idempotency token) and to answer with its outcome.
 	MarkEventDone(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error
 	// PendingConversations lists conversations with pending events, the one
 	// with the oldest pending event first (what a replica scans after a

@@ -102,7 +102,7 @@ func (q *queries) MarkEventDone(ctx context.Context, id int64, outcome json.RawM
 	if err := store.CheckJSON("event outcome", outcome); err != nil {
 		return err
 	}
-	res, err := q.db.ExecContext(ctx, `UPDATE events SET status = 'done', outcome = ?, done_time = ?
+	res, err := q.db.ExecContext(ctx, `UPDATE events SET status = 'done', outcome = ?, done_time = ?, payload = NULL
 		WHERE id = ? AND status = 'pending'`, jsonArg(outcome), q.stamp(doneTime), id)
 	if err != nil {
 		return fmt.Errorf("mark event %d done: %w", id, err)
