@@ -392,3 +392,48 @@ func TestWebhookTimeoutIsRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveryUpdatedFiresForRESTMessages: a delivery receipt is the
+// channel's news, so onDeliveryUpdated fires for a message posted through
+// the REST API without X-Twilio-Webhook-Enabled (which still keeps
+// onMessageAdded quiet), once per SMS participant other than the author.
+func TestDeliveryUpdatedFiresForRESTMessages(t *testing.T) {
+	t.Parallel()
+	post := newHookReceiver(t, nil)
+	srv := startFake(t, conversations.Options{})
+	mustCall(t, 200, srv, "POST", "/v1/Configuration/Webhooks", form(
+		"PostWebhookUrl", post.URL+"/post", "Method", "POST", "Filters", "onDeliveryUpdated", "Filters", "onMessageAdded"))
+	sid := str(mustCall(t, 201, srv, "POST", "/v1/Conversations", nil)["sid"])
+	sms := mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants", form(
+		"MessagingBinding.Address", "+15550001111", "MessagingBinding.ProxyAddress", "+15550009999"))
+	mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Participants", form("Identity", "agent"))
+	m := mustCall(t, 201, srv, "POST", "/v1/Conversations/"+sid+"/Messages", form("Body", "hi", "Author", "system"))
+	if err := srv.WaitWebhooks(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := post.received()
+	if len(got) != 1 {
+		t.Fatalf("%d webhooks, want one onDeliveryUpdated: %+v", len(got), got)
+	}
+	h := got[0]
+	validates(t, srv.AuthToken(), h)
+	receipts := srv.Messages(sid)[0].Receipts
+	if len(receipts) != 1 {
+		t.Fatalf("receipts %+v", receipts)
+	}
+	want := map[string]string{
+		"EventType": "onDeliveryUpdated", "AccountSid": srv.AccountSid(), "ConversationSid": sid,
+		"MessageSid": str(m["sid"]), "DeliveryReceiptSid": receipts[0].Sid, "ChannelMessageSid": receipts[0].ChannelMessageSid,
+		"ParticipantSid": str(sms["sid"]), "Status": "delivered", "ErrorCode": "0", "RetryCount": "0",
+	}
+	for k, v := range want {
+		if h.Form.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, h.Form.Get(k), v)
+		}
+	}
+	for _, k := range []string{"ChatServiceSid", "DateCreated", "DateUpdated"} {
+		if h.Form.Get(k) == "" {
+			t.Errorf("%s missing: %v", k, h.Form)
+		}
+	}
+}

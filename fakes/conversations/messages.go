@@ -47,6 +47,28 @@ func readMessageInput(f *form, update bool) messageInput {
 
 // messageEvent is the webhook payload describing m (or a pending message
 // when m.Sid is empty, for pre-event hooks).
+// deliveryEvent is the onDeliveryUpdated event of receipt r. Twilio does
+// not document the webhook's parameters; these are the fields of its Event
+// Streams schema for the same event (Conversations.DeliveryUpdated v2:
+// twilio.com/docs/events/event-types/conversations/delivery) with the
+// EventType every Conversations webhook carries.
+func deliveryEvent(conv *conversation, r *Receipt) event {
+	v := url.Values{}
+	v.Set("EventType", "onDeliveryUpdated")
+	v.Set("AccountSid", r.AccountSid)
+	v.Set("ChatServiceSid", conv.ChatServiceSid)
+	v.Set("ConversationSid", conv.Sid)
+	v.Set("MessageSid", r.MessageSid)
+	v.Set("DeliveryReceiptSid", r.Sid)
+	v.Set("ChannelMessageSid", r.ChannelMessageSid)
+	v.Set("ParticipantSid", r.ParticipantSid)
+	v.Set("Status", r.Status)
+	v.Set("ErrorCode", strconv.Itoa(r.ErrorCode))
+	v.Set("DateCreated", *ts(r.DateCreated))
+	v.Set("DateUpdated", *ts(r.DateUpdated))
+	return event{name: "onDeliveryUpdated", svc: conv.ChatServiceSid, convSid: conv.Sid, params: v}
+}
+
 func messageEvent(conv *conversation, m *Message, name string) event {
 	v := url.Values{}
 	v.Set("EventType", name)
@@ -213,6 +235,11 @@ func (s *Server) addMessage(ctx context.Context, svc, convRef string, in message
 	conv.messages = append(conv.messages, m)
 	if hooks {
 		s.emitLocked(messageEvent(conv, m, "onMessageAdded"))
+	}
+	// A delivery receipt is the channel's news, not a REST action: it
+	// fires whatever X-Twilio-Webhook-Enabled said (README, "Webhooks").
+	for i := range m.Receipts {
+		s.emitLocked(deliveryEvent(conv, &m.Receipts[i]))
 	}
 	return conv, m.clone(), nil
 }
