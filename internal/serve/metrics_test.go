@@ -94,3 +94,30 @@ func TestServer_metricsAddr(t *testing.T) {
 	}
 	assertSeries(t, scrape(t, "http://"+ts.srv.MetricsAddr().String()+"/metrics"), "go_goroutines ")
 }
+
+// TestServer_pprof serves profiles on the metrics address only, and only
+// when asked.
+func TestServer_pprof(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, 0, func(c *serve.Config) {
+		c.Metrics, c.MetricsAddr, c.Pprof = serve.NewMetrics(), "127.0.0.1:0", true
+	})
+	if got := getStatus(t, "http://"+ts.srv.MetricsAddr().String()+"/debug/pprof/goroutine?debug=1"); got != http.StatusOK {
+		t.Errorf("/debug/pprof/goroutine on the metrics address = %d, want 200", got)
+	}
+	if got := getStatus(t, ts.url+"/debug/pprof/goroutine?debug=1"); got == http.StatusOK {
+		t.Errorf("/debug/pprof/ answered on the main port")
+	}
+	plain := startServer(t, 0, func(c *serve.Config) { c.Metrics, c.MetricsAddr = serve.NewMetrics(), "127.0.0.1:0" })
+	if got := getStatus(t, "http://"+plain.srv.MetricsAddr().String()+"/debug/pprof/"); got != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without Pprof = %d, want 404", got)
+	}
+	if _, err := serve.New(serve.Config{Name: "x", Addr: "127.0.0.1:0", Pprof: true}); err == nil {
+		t.Error("Pprof without MetricsAddr accepted")
+	}
+	var o serve.Observability
+	o.Pprof = true
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--metrics-listen") {
+		t.Errorf("--pprof without --metrics-listen: %v", err)
+	}
+}

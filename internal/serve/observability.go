@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"errors"
 	"flag"
 	"net"
 )
@@ -11,16 +12,23 @@ type Observability struct {
 	// MetricsListen, when set, serves /metrics on its own address instead
 	// of the main port.
 	MetricsListen string
+	// Pprof serves net/http/pprof's /debug/pprof/ beside /metrics on
+	// MetricsListen, which it requires: profiles stay off the public port.
+	Pprof bool
 }
 
 // Register defines the flags on fs.
 func (o *Observability) Register(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsListen, "metrics-listen", o.MetricsListen, "serve Prometheus /metrics on this address (plain HTTP) instead of the main port, e.g. an internal interface; empty: on the main port, open like health")
+	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "serve Go's profiles (/debug/pprof/) on the --metrics-listen address, which it needs")
 }
 
 // Validate checks the flags.
 func (o Observability) Validate() error {
 	if o.MetricsListen == "" {
+		if o.Pprof {
+			return errors.New("--pprof needs --metrics-listen: profiles are never served on the main port")
+		}
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(o.MetricsListen); err != nil {
@@ -34,5 +42,6 @@ func (o Observability) Validate() error {
 func (o Observability) Apply(cfg *Config) *Metrics {
 	cfg.Metrics = NewMetrics()
 	cfg.MetricsAddr = o.MetricsListen
+	cfg.Pprof = o.Pprof
 	return cfg.Metrics
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -113,6 +114,10 @@ type Config struct {
 	// instead of the main port, for example to keep it on an internal
 	// interface.
 	MetricsAddr string
+	// Pprof serves net/http/pprof's handlers under /debug/pprof/ on
+	// MetricsAddr, which it needs (they would expose the process on the
+	// main port).
+	Pprof bool
 	// Tracing, when set, gives every request (but health checks and
 	// scrapes) a server span that continues the caller's trace; see
 	// internal/telemetry.
@@ -162,6 +167,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if len(cfg.Services) == 0 {
 		return nil, errors.New("serve: at least one Service is required")
+	}
+	if cfg.Pprof && cfg.MetricsAddr == "" {
+		return nil, errors.New("serve: Config.Pprof needs Config.MetricsAddr")
 	}
 	if cfg.MetricsAddr != "" && cfg.Metrics == nil {
 		return nil, errors.New("serve: Config.MetricsAddr needs Config.Metrics")
@@ -488,6 +496,13 @@ func (s *Server) serveMetrics(ctx context.Context, lc net.ListenConfig) (stop fu
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+metricsPath, s.cfg.Metrics.Handler())
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

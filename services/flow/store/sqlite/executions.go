@@ -78,7 +78,13 @@ func (q *queries) GetExecution(ctx context.Context, sid string) (store.Execution
 }
 
 func (q *queries) oneExecution(ctx context.Context, what, where string, args ...any) (store.Execution, error) {
-	e, err := scanExecution(q.db.QueryRowContext(ctx, `SELECT `+executionCols+` FROM executions WHERE `+where, args...))
+	return q.oneExecutionFrom(ctx, "executions", what, where, args...)
+}
+
+// oneExecutionFrom is oneExecution from table, which may name an index
+// ("executions INDEXED BY x").
+func (q *queries) oneExecutionFrom(ctx context.Context, table, what, where string, args ...any) (store.Execution, error) {
+	e, err := scanExecution(q.db.QueryRowContext(ctx, `SELECT `+executionCols+` FROM `+table+` WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Execution{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
@@ -92,7 +98,11 @@ func (q *queries) FindActiveExecutionByConversation(ctx context.Context, flowSID
 	if conversationSID == "" {
 		return store.Execution{}, fmt.Errorf("conversation SID is empty: %w", store.ErrInvalidArgument)
 	}
-	return q.oneExecution(ctx, fmt.Sprintf("active execution of flow %s in conversation %s", flowSID, conversationSID),
+	// INDEXED BY: left to choose, the planner checks the partial index
+	// against the bound values, which makes SQLite prepare the statement
+	// again whenever they change (15 µs a query instead of 6).
+	return q.oneExecutionFrom(ctx, "executions INDEXED BY executions_active_conversation",
+		fmt.Sprintf("active execution of flow %s in conversation %s", flowSID, conversationSID),
 		`flow_sid = ? AND conversation_sid = ? AND conversation_sid <> '' AND status = 'active'`, flowSID, conversationSID)
 }
 
@@ -100,7 +110,8 @@ func (q *queries) FindActiveExecutionByContact(ctx context.Context, flowSID, con
 	if contact == "" {
 		return store.Execution{}, fmt.Errorf("contact channel address is empty: %w", store.ErrInvalidArgument)
 	}
-	return q.oneExecution(ctx, fmt.Sprintf("active execution of flow %s for contact %q", flowSID, contact),
+	return q.oneExecutionFrom(ctx, "executions INDEXED BY executions_active_contact",
+		fmt.Sprintf("active execution of flow %s for contact %q", flowSID, contact),
 		`flow_sid = ? AND contact_channel_address = ? AND conversation_sid = '' AND status = 'active'`, flowSID, contact)
 }
 
