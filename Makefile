@@ -39,9 +39,16 @@ run: build ## Run the whole stack (fake, FlowService, ParticipantService) with t
 demo: build ## Play the tutorial against a running stack (or a fresh one) and print the transcript
 	$(BIN)/devstack demo
 
+# LOAD_FLAGS are convoflow-load's flags; the default is a 10 s closed loop
+# of 64 customers against make run's stack (see README, "Performance").
+LOAD_FLAGS ?=
+.PHONY: load
+load: build ## Drive customers through a running make run stack and report throughput and latency (LOAD_FLAGS='--rate 500')
+	FLOWSERVICE_API_KEY=$${FLOWSERVICE_API_KEY:-convoflow-dev-key-0123456789} $(BIN)/convoflow-load $(LOAD_FLAGS)
+
 .PHONY: build
 build: ## Build the servers and the dev-stack driver as static binaries into .tmp/bin
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(foreach s,$(SERVERS),$($(s)_PKG)) ./examples/devstack
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(foreach s,$(SERVERS),$($(s)_PKG)) ./examples/devstack ./load/cmd/convoflow-load
 
 .PHONY: images
 images: build ## Build the three scratch images convoflow/NAME:$(IMAGE_TAG) with the classic builder

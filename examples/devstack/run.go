@@ -65,5 +65,6 @@ Explore FlowService with grpcurl (go install github.com/fullstorydev/grpcurl/cmd
   grpcurl -plaintext -H "$AUTH" 127.0.0.1:{{.PartyPort}} convoflow.participant.v1.ParticipantService/ListAgents
 
 Play the whole tutorial in another terminal: make demo
+Measure throughput and reply latency: make load (LOAD_FLAGS='--rate 500' for an open loop)
 Press Ctrl-C to stop.
 `))
