@@ -72,16 +72,17 @@
 // cause of the attempt (event or timer, and the execution version it started
 // from) so different attempts never share keys. Every message carries its
 // key (in its attributes, see TwilioMessenger). Before sending, the key is
-// looked up in the store. After sending, the result is recorded by whichever
-// of two transactions runs first: an early record of its own, started in
-// the background (with the execution row, for a new execution's first
-// send), or the transaction that commits the steps. A record made only with
-// the steps would be lost by exactly the crash it guards against; the early
-// record survives it. Usually the engine commits within microseconds of the
-// send, so the early record waits up to a few milliseconds for the commit,
-// which then takes it over and writes the send itself (one transaction
-// instead of two, see earlyRecord in sends.go); a commit that took records
-// over and failed writes them before it returns.
+// looked up in the store. After sending, the result is recorded early, in a
+// transaction of its own started in the background (with the execution
+// row, for a new execution's first send): a record made only with the
+// steps would be lost by exactly the crash it guards against. A record is
+// only needed until the attempt commits, so the commit deletes the
+// records of its sends; and since the engine usually commits within
+// microseconds of the send, the early record waits a few milliseconds for
+// the commit, which takes it over and writes nothing for it (one
+// transaction instead of two, see earlyRecord in sends.go). A commit that
+// took records over and failed writes them before it returns, so a replay
+// finds them. Parked executions keep no send records.
 //
 // What the early record cannot cover is a replica that dies between the
 // Conversations API creating a message and the record's commit. The replica

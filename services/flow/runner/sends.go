@@ -20,14 +20,11 @@ import (
 // attempt's cause, and the message carries that key (TwilioMessenger stamps
 // it into the message attributes). Before sending, the key is looked up in
 // the store; a recorded send is returned as it was, without calling the API.
-// After sending, the result is recorded twice over: at once, by an early
-// record in its own transaction started in the background, and in the
-// transaction that commits the steps. The early record is what a crash
-// between the send and that commit (or a failed commit) leaves behind for
-// the replay to find; the commit's copy makes the record certain when the
-// early one failed. When the engine commits right after the send, as usual,
-// both share one group commit, so the early record costs no extra fsync on
-// the critical path.
+// After sending, the result is recorded by an early record in its own
+// transaction started in the background: it is what a crash between the
+// send and the commit (or a failed commit) leaves behind for the replay to
+// find. The commit that completes the attempt deletes the record, or takes
+// it over before it began and writes nothing (see earlyRecord).
 //
 // That leaves a crash between the API creating the message and the early
 // record committing. An attempt that may follow such a crash is suspect (it
@@ -150,19 +147,20 @@ func (g *onceMessenger) record(ctx context.Context, at *attempt, m engine.Outbou
 // earlyRecord is the early record of one send: what it writes and how far
 // it got.
 //
-// Usually the engine commits right after the send. So an early record
-// waits up to earlyRecordDelay for the commit to begin, and the commit
-// takes over the records that have not begun and writes the sends in its
-// own transaction. That saves the early record's transaction and the
-// commit's reads of what it would have written (the execution row, the
-// send): about half the statements of a one-send execution. When the engine
-// goes on longer (a Function call after the message, say), the early
-// record commits on its own as before. Either way the send is recorded by
-// the first of the two transactions, and a commit that took records over
-// and failed writes them as the early records would have before returning.
-// The delay widens the window a crash leaves unrecorded by a few
-// milliseconds; the window is covered, as before, by the lookup of a
-// suspect attempt (SentLookup).
+// A send record only matters until the attempt that made it commits: a
+// replay of that attempt looks for it, nothing after the commit does. And
+// usually the engine commits right after the send. So an early record
+// waits up to earlyRecordDelay for the commit to begin; the commit takes
+// over the records that have not begun and, committing the attempt, needs
+// to write nothing for them at all. That saves the early record's
+// transaction and the commit's reads of what it would have written (the
+// execution row, the send): about half the statements of a one-send
+// execution. When the engine goes on longer (a Function call after the
+// message, say), the early record commits on its own as before, and the
+// commit deletes it. A commit that took records over and failed writes
+// them as the early records would have before returning. The delay widens
+// the window a crash leaves unrecorded by a few milliseconds; the window
+// is covered, as before, by the lookup of a suspect attempt (SentLookup).
 type earlyRecord struct {
 	state atomic.Int32
 	// row is the execution as the attempt knew it at the send; placeholder
@@ -192,7 +190,8 @@ func (e *earlyRecord) take() bool { return e.state.CompareAndSwap(earlyPending, 
 
 // recordEarly records one send in its own transaction once the commit has
 // not begun within earlyRecordDelay, unless the commit took it over. A
-// failure is only logged: the commit records the send too.
+// failure is only logged: if the commit then fails too, the replay is
+// suspect and looks for the message before sending (SentLookup).
 func (g *onceMessenger) recordEarly(ctx context.Context, rec sentRecord, committing <-chan struct{}) {
 	t := time.NewTimer(earlyRecordDelay)
 	select {
@@ -205,7 +204,7 @@ func (g *onceMessenger) recordEarly(ctx context.Context, rec sentRecord, committ
 	}
 	err := g.r.st.InTx(ctx, func(tx store.Tx) error { return g.r.writeEarly(ctx, tx, rec) })
 	if err != nil {
-		g.r.log.Warn("early record of a send failed; the commit records it", "key", rec.key, "execution_sid", rec.executionSid, "err", err)
+		g.r.log.Warn("early record of a send failed", "key", rec.key, "execution_sid", rec.executionSid, "err", err)
 	}
 }
 
