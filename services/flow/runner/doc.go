@@ -167,7 +167,11 @@
 //   - CPU: 700–920 executions per CPU second of the whole process, the
 //     fake and twilio-go included (1.1–1.4 ms of CPU per execution).
 //
-// About half the CPU is SQLite (modernc.org/sqlite, pure Go) on the store's
+// Since 2026-12-07 an execution whose engine call commits right after its
+// send costs two write transactions, the event record and the result (the
+// commit takes the early send record over); the figures and the profile
+// behind that change are in services/flow/PERFORMANCE.md. Before it:
+// about half the CPU is SQLite (modernc.org/sqlite, pure Go) on the store's
 // single writer, a quarter HTTP (twilio-go and the fake). Each execution
 // costs three write transactions, two of them on the critical path: the
 // event record (which takes the lease), then the early send record and the
