@@ -27,6 +27,11 @@ type Config struct {
 	FlowFile, FlowSid string
 	// Number is the bot's SMS number: the setup points it at the flow.
 	Number string
+	// Via is how a customer's message reaches FlowService: "fake" (an
+	// inbound SMS through /_fake/inbound, and the fake's studio webhook)
+	// or "webhook" (a signed onMessageAdded posted straight to FlowService,
+	// into a conversation made in the fake beforehand).
+	Via string
 
 	// Rate is the open loop's messages per second; 0 runs a closed loop of
 	// Concurrency customers, each texting again as soon as it has its reply.
@@ -70,6 +75,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.FlowFile, "flow", "", "Studio flow definition to publish (default: an echo flow, trigger -> send-message)")
 	fs.StringVar(&c.FlowSid, "flow-sid", "", "use this published flow (FW…) instead of publishing one")
 	fs.StringVar(&c.Number, "number", defaultNumber, "the bot's number, pointed at the flow")
+	fs.StringVar(&c.Via, "via", "fake", "how messages reach FlowService: fake (inbound SMS through the fake) or webhook (signed onMessageAdded posted to FlowService)")
 	fs.Float64Var(&c.Rate, "rate", 0, "messages per second (open loop); 0 runs a closed loop of --concurrency customers")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "closed loop: customers each waiting for their reply before texting again")
 	fs.IntVar(&c.Customers, "customers", 1000, "open loop: customers the messages cycle through; 0 makes every message a new conversation")
@@ -112,6 +118,9 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("--rate %v is negative", c.Rate))
 	case c.Rate == 0 && c.Concurrency < 1:
 		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", c.Concurrency))
+	}
+	if c.Via != "fake" && c.Via != "webhook" {
+		errs = append(errs, fmt.Errorf("--via %q: want fake or webhook", c.Via))
 	}
 	if c.Customers < 0 {
 		errs = append(errs, fmt.Errorf("--customers %d is negative", c.Customers))

@@ -13,8 +13,12 @@
 //  2. Points the fake's account-level post-event webhook at its own
 //     listener, with onDeliveryUpdated among the filters, and puts the
 //     previous configuration back when it ends.
-//  3. Texts the number through the fake's /_fake/inbound, as many
-//     customers: a closed loop (--concurrency customers, each texting again
+//  3. Texts the number through the fake's /_fake/inbound (or, with --via
+//     webhook, posts each message as the signed onMessageAdded webhook
+//     Conversations would send straight to FlowService, into a
+//     conversation made for the customer in the fake beforehand, which
+//     leaves the fake's inbound path and studio delivery out of the
+//     measurement), as many customers: a closed loop (--concurrency customers, each texting again
 //     as soon as its reply arrived) or an open loop (--rate messages a
 //     second whatever the replies do, cycling through --customers, or a
 //     new customer and conversation for each message with --customers 0),

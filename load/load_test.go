@@ -144,6 +144,8 @@ func TestDrive(t *testing.T) {
 		{"closed", []string{"--concurrency", "8", "--count", "120", "--duration", "0"}, 120, "closed"},
 		{"open_new_conversations", []string{"--rate", "200", "--customers", "0", "--count", "80", "--duration", "0"}, 80, "open"},
 		{"open_cycling", []string{"--rate", "200", "--customers", "5", "--count", "60", "--duration", "0"}, 60, "open"},
+		{"webhook_closed", []string{"--via", "webhook", "--concurrency", "4", "--count", "40", "--duration", "0"}, 40, "closed"},
+		{"webhook_open", []string{"--via", "webhook", "--rate", "200", "--customers", "0", "--count", "30", "--duration", "0"}, 30, "open"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var progress bytes.Buffer
@@ -167,8 +169,8 @@ func TestDrive(t *testing.T) {
 		t.Errorf("post-event webhook left at %q", got)
 	}
 	// One reply reached a phone per message, no more.
-	if n := len(s.fake.Outbox(conversations.OutboxFilter{})); n != 120+80+60 {
-		t.Errorf("outbox holds %d SMS, want %d (a reply each)", n, 120+80+60)
+	if n, want := len(s.fake.Outbox(conversations.OutboxFilter{})), 120+80+60+40+30; n != want {
+		t.Errorf("outbox holds %d SMS, want %d (a reply each)", n, want)
 	}
 }
 
@@ -233,6 +235,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--number", "5550100"}, "--number"},
 		{[]string{"--pid", "flowservice"}, "NAME=PID"},
 		{[]string{"--customers", "-3"}, "--customers"},
+		{[]string{"--via", "sms"}, "--via"},
 		{[]string{"extra"}, "unexpected"},
 	} {
 		_, err := load.ParseConfig(tc.args, func(string) string { return "" }, io.Discard)

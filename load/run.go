@@ -70,8 +70,10 @@ func Drive(ctx context.Context, cfg Config, progress io.Writer) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := tutorial.ConfigureAddress(rc, cfg.Number, flowSid); err != nil {
-		return nil, fmt.Errorf("pointing %s at flow %s: %w", cfg.Number, flowSid, err)
+	if cfg.Via == "fake" {
+		if err := tutorial.ConfigureAddress(rc, cfg.Number, flowSid); err != nil {
+			return nil, fmt.Errorf("pointing %s at flow %s: %w", cfg.Number, flowSid, err)
+		}
 	}
 	restore, err := hookDeliveries(rc, callback)
 	if err != nil {
@@ -80,6 +82,9 @@ func Drive(ctx context.Context, cfg Config, progress io.Writer) (*Report, error)
 	defer func() { _ = restore() }()
 
 	d := newDriver(cfg, t)
+	if cfg.Via == "webhook" {
+		d.hook = newWebhookSender(cfg, rc, d.fake.HTTP, flowSid)
+	}
 	cpu0 := cpuOf(cfg.PIDs)
 	start := time.Now()
 	stopProgress := d.progress(progress, start)
@@ -93,6 +98,8 @@ type driver struct {
 	cfg  Config
 	t    *tracker
 	fake *fakeclient.Client
+	// hook is set with --via webhook.
+	hook *webhookSender
 	// numbers hands out customers' phone numbers, from a random base so a
 	// run does not text into an earlier run's conversations.
 	mu        sync.Mutex
@@ -232,8 +239,11 @@ func (d *driver) reap() {
 	d.t.expireEarly(d.cfg.Timeout)
 }
 
-// send texts the bot as c; false when the fake refused the message.
+// send texts the bot as c; false when the message was refused.
 func (d *driver) send(ctx context.Context, c *customer) bool {
+	if d.hook != nil {
+		return d.sendWebhook(ctx, c)
+	}
 	at := d.t.sending(c)
 	res, err := d.fake.Inbound(context.WithoutCancel(ctx), c.number, d.cfg.Number, "load "+c.number, "")
 	if err != nil {
@@ -241,6 +251,27 @@ func (d *driver) send(ctx context.Context, c *customer) bool {
 		return false
 	}
 	d.t.sentTo(c, at, res.ConversationSid, "")
+	return true
+}
+
+// sendWebhook is send with --via webhook.
+func (d *driver) sendWebhook(ctx context.Context, c *customer) bool {
+	c.open.Do(func() {
+		var conv string
+		conv, c.participant, c.openErr = d.hook.open(c)
+		if c.openErr == nil {
+			d.t.opened(c, conv)
+		}
+	})
+	if c.openErr != nil {
+		d.t.fail("opening a conversation in the fake: " + c.openErr.Error())
+		return false
+	}
+	at := d.t.sending(c)
+	if err := d.hook.post(context.WithoutCancel(ctx), c, int(c.messages.Add(1)-1)); err != nil {
+		d.t.sentTo(c, at, "", errorKind(err))
+		return false
+	}
 	return true
 }
 
@@ -263,10 +294,13 @@ func (d *driver) drain() {
 // errorKind names an inbound failure for the report.
 func errorKind(err error) string {
 	var fe *fakeclient.Error
+	var se *statusError
 	var ue *url.Error
 	switch {
 	case errors.As(err, &fe):
 		return fmt.Sprintf("inbound answered %d", fe.Status)
+	case errors.As(err, &se):
+		return se.Error()
 	case errors.As(err, &ue) && ue.Timeout():
 		return "inbound timed out"
 	default:

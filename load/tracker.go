@@ -3,6 +3,7 @@ package load
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -34,6 +35,13 @@ type tracker struct {
 type customer struct {
 	number string
 	conv   string
+	// participant, open and openErr are --via webhook's: the customer's
+	// participant in the conversation made for it, once.
+	participant string
+	open        sync.Once
+	openErr     error
+	// messages numbers the customer's messages (their Index).
+	messages atomic.Int64
 	// pending are the send times of messages without a reply yet, oldest
 	// first.
 	pending []time.Time
@@ -90,6 +98,14 @@ func (t *tracker) sentTo(c *customer, at time.Time, conv string, kind string) {
 		}
 		delete(t.early, conv)
 	}
+}
+
+// opened records the conversation made for c before its first message.
+func (t *tracker) opened(c *customer, conv string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c.conv = conv
+	t.byConv[conv] = c
 }
 
 // delivered records a delivery receipt for conversation conv at time at.
