@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/convoflow/convoflow/examples/tutorial"
@@ -100,7 +102,7 @@ type driver struct {
 	fake *fakeclient.Client
 	// hook is set with --via webhook.
 	hook *webhookSender
-	// numbers hands out customers' phone numbers, from a random base so a
+	// next is the next customer's phone number, from a random base so a
 	// run does not text into an earlier run's conversations.
 	mu        sync.Mutex
 	customers []*customer
@@ -126,6 +128,13 @@ func (d *driver) newCustomer() *customer {
 	return c
 }
 
+// allCustomers returns the customers so far.
+func (d *driver) allCustomers() []*customer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.customers)
+}
+
 // run sends until the duration or count is reached, then waits (up to the
 // timeout) for the replies still on their way.
 func (d *driver) run(ctx context.Context) {
@@ -136,23 +145,11 @@ func (d *driver) run(ctx context.Context) {
 		ctx, stop = context.WithTimeout(ctx, d.cfg.Duration)
 		defer stop()
 	}
-	var budget chan struct{}
-	if d.cfg.Count > 0 {
-		budget = make(chan struct{}, d.cfg.Count)
-		for range d.cfg.Count {
-			budget <- struct{}{}
-		}
-		close(budget)
-	}
+	// take hands out the right to send one message, --count of them.
+	var left atomic.Int64
+	left.Store(int64(d.cfg.Count))
 	take := func() bool {
-		if ctx.Err() != nil {
-			return false
-		}
-		if budget == nil {
-			return true
-		}
-		_, ok := <-budget
-		return ok
+		return ctx.Err() == nil && (d.cfg.Count == 0 || left.Add(-1) >= 0)
 	}
 	var wg sync.WaitGroup
 	if d.cfg.Rate == 0 {
@@ -230,10 +227,7 @@ func (d *driver) openLoop(ctx context.Context, take func() bool, wg *sync.WaitGr
 // reap counts replies overdue in the open loop as lost; their customers
 // are replaced.
 func (d *driver) reap() {
-	d.mu.Lock()
-	cs := append([]*customer(nil), d.customers...)
-	d.mu.Unlock()
-	for _, c := range cs {
+	for _, c := range d.allCustomers() {
 		d.t.expire(c, d.cfg.Timeout)
 	}
 	d.t.expireEarly(d.cfg.Timeout)
@@ -279,9 +273,7 @@ func (d *driver) sendWebhook(ctx context.Context, c *customer) bool {
 // counts the rest as lost.
 func (d *driver) drain() {
 	deadline := time.Now().Add(d.cfg.Timeout)
-	d.mu.Lock()
-	cs := append([]*customer(nil), d.customers...)
-	d.mu.Unlock()
+	cs := d.allCustomers()
 	for d.t.inFlight(cs) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -326,11 +318,8 @@ func (d *driver) progress(w io.Writer, start time.Time) (stop func()) {
 				return
 			case now := <-tick.C:
 				sent, replied, errs := d.t.counts()
-				d.mu.Lock()
-				cs := append([]*customer(nil), d.customers...)
-				d.mu.Unlock()
 				fmt.Fprintf(w, "%6.1fs  sent %d  replied %d  %d/s  in flight %d  errors %d\n",
-					now.Sub(start).Seconds(), sent, replied, replied-last, d.t.inFlight(cs), errs)
+					now.Sub(start).Seconds(), sent, replied, replied-last, d.t.inFlight(d.allCustomers()), errs)
 				last = replied
 			}
 		}

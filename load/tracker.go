@@ -90,22 +90,28 @@ func (t *tracker) sentTo(c *customer, at time.Time, conv string, kind string) {
 		}
 		return
 	}
-	if c.conv == "" {
-		c.conv = conv
-		t.byConv[conv] = c
-		for _, at := range t.early[conv] {
-			t.matchLocked(c, at)
-		}
-		delete(t.early, conv)
-	}
+	t.learnLocked(c, conv)
 }
 
 // opened records the conversation made for c before its first message.
 func (t *tracker) opened(c *customer, conv string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.learnLocked(c, conv)
+}
+
+// learnLocked records that c's conversation is conv, the first time, and
+// matches the deliveries that came before it was known.
+func (t *tracker) learnLocked(c *customer, conv string) {
+	if c.conv != "" {
+		return
+	}
 	c.conv = conv
 	t.byConv[conv] = c
+	for _, at := range t.early[conv] {
+		t.matchLocked(c, at)
+	}
+	delete(t.early, conv)
 }
 
 // delivered records a delivery receipt for conversation conv at time at.

@@ -2,8 +2,6 @@ package load
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +13,7 @@ import (
 	convapi "github.com/twilio/twilio-go/rest/conversations/v1"
 
 	"github.com/convoflow/convoflow/internal/twiliosig"
+	"github.com/convoflow/convoflow/services/flow/engine"
 )
 
 // webhookSender is --via webhook: each customer gets a conversation in the
@@ -57,7 +56,7 @@ func (w *webhookSender) open(c *customer) (conv, participant string, err error) 
 func (w *webhookSender) post(ctx context.Context, c *customer, index int) error {
 	form := url.Values{
 		"EventType": {"onMessageAdded"}, "AccountSid": {w.account}, "ConversationSid": {c.conv},
-		"MessageSid": {"IM" + randomHex()}, "Index": {strconv.Itoa(index)}, "Author": {c.number},
+		"MessageSid": {engine.RandomIDs{}.NewSID("IM")}, "Index": {strconv.Itoa(index)}, "Author": {c.number},
 		"ParticipantSid": {c.participant}, "Body": {"load " + c.number}, "Source": {"SMS"}, "Attributes": {"{}"},
 		"DateCreated": {time.Now().UTC().Format(time.RFC3339)}, "RetryCount": {"0"},
 	}
@@ -67,7 +66,7 @@ func (w *webhookSender) post(ctx context.Context, c *customer, index int) error 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", twiliosig.Sign(w.authToken, w.url, form))
-	req.Header.Set("I-Twilio-Idempotency-Token", randomHex())
+	req.Header.Set("I-Twilio-Idempotency-Token", engine.RandomIDs{}.NewSID(""))
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		return err
@@ -83,9 +82,3 @@ func (w *webhookSender) post(ctx context.Context, c *customer, index int) error 
 type statusError struct{ status int }
 
 func (e *statusError) Error() string { return fmt.Sprintf("webhook answered %d", e.status) }
-
-func randomHex() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
