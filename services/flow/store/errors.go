@@ -65,3 +65,19 @@ func (e *LeaseHeldError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrConflict) true.
 func (e *LeaseHeldError) Unwrap() error { return ErrConflict }
+
+// RefusedUpdate says why an UpdateExecution whose conditional write changed
+// nothing was refused, from the row's current version and status read
+// after it: a stale version, an ended execution made active again, or
+// (when neither holds any more) a concurrent change between the two.
+// Every store words the refusal the same way through it.
+func RefusedUpdate(u ExecutionUpdate, version int64, status ExecutionStatus) error {
+	switch {
+	case version != u.Version:
+		return fmt.Errorf("execution %s is at version %d, not %d: %w", u.SID, version, u.Version, ErrConflict)
+	case status == ExecutionStatusEnded && u.Status == ExecutionStatusActive:
+		return fmt.Errorf("execution %s has ended and cannot become active again: %w", u.SID, ErrInvalidArgument)
+	default:
+		return fmt.Errorf("execution %s changed concurrently: %w", u.SID, ErrConflict)
+	}
+}

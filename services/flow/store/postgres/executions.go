@@ -231,14 +231,10 @@ func (q *queries) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) 
 		return store.Execution{}, fmt.Errorf("execution %s: %w", u.SID, store.ErrNotFound)
 	case err != nil:
 		return store.Execution{}, sqlError("update execution "+u.SID, err)
-	case version != u.Version:
-		return store.Execution{}, fmt.Errorf("execution %s is at version %d, not %d: %w", u.SID, version, u.Version, store.ErrConflict)
-	case status == store.ExecutionStatusEnded && u.Status == store.ExecutionStatusActive:
-		return store.Execution{}, fmt.Errorf("execution %s has ended and cannot become active again: %w", u.SID, store.ErrInvalidArgument)
 	}
-	// The row read back would have been updated: it was changed between
-	// the two statements, which is the lost race of a stale version.
-	return store.Execution{}, fmt.Errorf("execution %s changed concurrently: %w", u.SID, store.ErrConflict)
+	// A row that would have been updated was changed between the two
+	// statements: the lost race of a stale version.
+	return store.Execution{}, store.RefusedUpdate(u, version, status)
 }
 
 func (q *queries) DeleteExecution(ctx context.Context, sid string) error {

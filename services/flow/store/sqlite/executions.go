@@ -198,17 +198,16 @@ func (q *queries) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) 
 
 // whyNoUpdate explains an UpdateExecution that changed nothing.
 func (q *queries) whyNoUpdate(ctx context.Context, u store.ExecutionUpdate) error {
-	cur, err := q.GetExecution(ctx, u.SID)
+	var version int64
+	var status store.ExecutionStatus
+	err := q.db.QueryRowContext(ctx, `SELECT version, status FROM executions WHERE sid = ?`, u.SID).Scan(&version, &status)
 	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("execution %s: %w", u.SID, store.ErrNotFound)
 	case err != nil:
-		return err
-	case cur.Version != u.Version:
-		return fmt.Errorf("execution %s is at version %d, not %d: %w", u.SID, cur.Version, u.Version, store.ErrConflict)
-	case cur.Status == store.ExecutionStatusEnded && u.Status == store.ExecutionStatusActive:
-		return fmt.Errorf("execution %s has ended and cannot become active again: %w", u.SID, store.ErrInvalidArgument)
-	default:
-		return fmt.Errorf("execution %s changed concurrently: %w", u.SID, store.ErrConflict)
+		return fmt.Errorf("update execution %s: %w", u.SID, err)
 	}
+	return store.RefusedUpdate(u, version, status)
 }
 
 func (q *queries) DeleteExecution(ctx context.Context, sid string) error {
