@@ -202,10 +202,7 @@ func (g *onceMessenger) recordEarly(ctx context.Context, rec sentRecord, committ
 	if !rec.early.begin() {
 		return
 	}
-	err := g.r.st.InTx(ctx, func(tx store.Tx) error { return g.r.writeEarly(ctx, tx, rec) })
-	if err != nil {
-		g.r.log.Warn("early record of a send failed", "key", rec.key, "execution_sid", rec.executionSid, "err", err)
-	}
+	g.r.storeEarly(ctx, rec, "early record of a send failed")
 }
 
 // writeEarly writes an early record: the send, and the execution's row
@@ -233,7 +230,21 @@ func (r *Runner) writeEarly(ctx context.Context, tx store.Tx, rec sentRecord) er
 			return err
 		}
 	}
-	return recordSends(ctx, tx, []sentRecord{rec}, r.now())
+	if _, err := tx.GetSend(ctx, rec.key); err == nil {
+		return nil // already recorded: the first record stands
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	_, err := tx.RecordSend(ctx, store.Send{Key: rec.key, ExecutionSID: rec.executionSid, Result: rec.result, CreateTime: r.now()})
+	return err
+}
+
+// storeEarly writes rec in a transaction of its own; a failure is logged
+// with why (what the record was for), as nothing else can report it.
+func (r *Runner) storeEarly(ctx context.Context, rec sentRecord, why string) {
+	if err := r.st.InTx(ctx, func(tx store.Tx) error { return r.writeEarly(ctx, tx, rec) }); err != nil {
+		r.log.Warn(why, "key", rec.key, "execution_sid", rec.executionSid, "err", err)
+	}
 }
 
 // recordTaken writes, each in its own transaction, the early records a
@@ -241,26 +252,8 @@ func (r *Runner) writeEarly(ctx context.Context, tx store.Tx, rec sentRecord) er
 // records would have.
 func (r *Runner) recordTaken(ctx context.Context, recs []sentRecord) {
 	for _, rec := range recs {
-		err := r.st.InTx(ctx, func(tx store.Tx) error { return r.writeEarly(ctx, tx, rec) })
-		if err != nil {
-			r.log.Warn("record of a send failed after a failed commit", "key", rec.key, "execution_sid", rec.executionSid, "err", err)
-		}
+		r.storeEarly(ctx, rec, "record of a send failed after a failed commit")
 	}
-}
-
-// recordSends records the sends not recorded yet.
-func recordSends(ctx context.Context, tx store.Tx, sends []sentRecord, now time.Time) error {
-	for _, s := range sends {
-		if _, err := tx.GetSend(ctx, s.key); err == nil {
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if _, err := tx.RecordSend(ctx, store.Send{Key: s.key, ExecutionSID: s.executionSid, Result: s.result, CreateTime: now}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // abort stops the engine call: the engine sees its context cancelled and
