@@ -34,7 +34,11 @@
 // Migrations are embedded from migrations/NNNN_name.sql and applied by Open
 // in version order, each in its own transaction together with its row in
 // schema_migrations, so re-opening a database applies nothing twice. Times
-// are INTEGER microseconds since the Unix epoch (UTC), JSON documents TEXT.
+// are INTEGER microseconds since the Unix epoch (UTC). A JSON document is
+// TEXT when short and otherwise a BLOB: a format byte and an S2 block
+// compressed with a fixed dictionary (documents.go), about a quarter of
+// the text for a flow context. Read the store through FlowService's API;
+// a sqlite3 shell shows the compressed documents as blobs.
 //
 // # Performance
 //

@@ -34,35 +34,6 @@ func (q *queries) stamp(t time.Time) int64 {
 	return store.TimeToMicros(t)
 }
 
-// jsonArg stores an absent document as NULL.
-func jsonArg(raw json.RawMessage) any {
-	if len(raw) == 0 {
-		return nil
-	}
-	return string(raw)
-}
-
-// jsonCol scans a nullable JSON column.
-type jsonCol struct{ raw *json.RawMessage }
-
-func (c jsonCol) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*c.raw = nil
-	case string:
-		*c.raw = json.RawMessage(v)
-	case []byte:
-		*c.raw = append(json.RawMessage(nil), v...)
-	default:
-		var s sql.NullString
-		if err := s.Scan(v); err != nil {
-			return err
-		}
-		*c.raw = json.RawMessage(s.String)
-	}
-	return nil
-}
-
 // timeCol scans a microsecond column into a UTC time.
 type timeCol struct{ t *time.Time }
 
