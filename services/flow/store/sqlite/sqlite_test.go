@@ -97,6 +97,7 @@ func TestPragmas(t *testing.T) {
 		{s.wc, "foreign_keys", "1"},
 		{s.wc, "busy_timeout", "10000"},
 		{s.wc, "query_only", "0"},
+		{s.wc, "temp_store", "2"}, // MEMORY
 		{s.r, "journal_mode", "wal"},
 		{s.r, "foreign_keys", "1"},
 		{s.r, "query_only", "1"},
