@@ -103,5 +103,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const live = document.querySelector("[data-events]");
   if (live) follow(live.dataset.events);
   const poll = document.querySelector("[data-poll]");
-  if (poll) setInterval(refresh, Number(poll.dataset.poll));
+  // Counting costs the server a read per active execution: only for a
+  // tab someone looks at.
+  if (poll) setInterval(() => { if (!document.hidden) refresh(); }, Number(poll.dataset.poll));
 });
