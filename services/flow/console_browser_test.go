@@ -176,6 +176,14 @@ func TestConsole_browser(t *testing.T) {
 		ch := s.conversation(t, waitSid, "+15551250001", "+15551250002")
 		s.text(t, "+15551250001", "hi")
 		live := executionIn(t, c, waitSid, ch, waitingIn(t, c, waitSid, "ask"))
+		// The flow page counts it at the widget it waits at.
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"flows/"+waitSid), chromedp.WaitVisible(chromedp.CSS(`svg.flow-canvas [data-widget]`))); err != nil {
+			t.Fatal(err)
+		}
+		counts := attrsOf(t, ctx, `svg.flow-canvas [data-widget] .count`, "data-count")
+		if diff := cmp.Diff([]string{"0", "1", "0", "0"}, counts); diff != "" {
+			t.Errorf("counts of Trigger, ask, thanks, too-late (-want +got):\n%s", diff)
+		}
 		if err := chromedp.Do(ctx,
 			chromedp.Navigate(base+"flows/"+waitSid+"/executions/"+live.GetSid()),
 			chromedp.WaitVisible(chromedp.CSS(`[data-visited="true"]`)),

@@ -155,3 +155,22 @@ func do(t *testing.T, hc *http.Client, req *http.Request) (*http.Response, strin
 	}
 	return res, string(b)
 }
+
+// TestConsole_warnings checks that the flow page draws validation warnings
+// (an unknown Liquid filter) on the widget they concern.
+func TestConsole_warnings(t *testing.T) {
+	t.Parallel()
+	ts := startService(t, serviceOptions{})
+	flowSid := deploy(t, ts.clients[0], "w", mustStruct(t, `{"description":"w","initial_state":"Trigger","states":[
+		{"name":"Trigger","type":"trigger","properties":{"offset":{"x":0,"y":0}},"transitions":[{"event":"incomingConversationMessage","next":"say"}]},
+		{"name":"say","type":"send-message","properties":{"body":"{{trigger.conversation.Body | shout}}","offset":{"x":0,"y":200}},"transitions":[{"event":"sent"},{"event":"failed"}]}]}`))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.url+"/console/flows/"+flowSid, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := do(t, http.DefaultClient, req)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `data-widget="say" data-type="send-message" data-warnings="1"`) ||
+		!strings.Contains(body, "shout") || strings.Contains(body, `data-widget="Trigger" data-type="trigger" data-warnings`) {
+		t.Errorf("GET the flow page = %d, want the warning on say only:\n%s", res.StatusCode, body)
+	}
+}

@@ -31,9 +31,13 @@ type Options struct {
 	// (data-count="N"; widgets missing from the map show 0), for example
 	// the executions waiting at each widget.
 	Counts map[string]int
-	// Problems are validation messages by widget name, drawn as a marked
-	// border with the messages as the widget's tooltip.
+	// Problems are validation errors by widget name, drawn as a red
+	// border with the messages as the widget's tooltip (data-problems).
 	Problems map[string][]string
+	// Warnings are what validation found worth fixing in a valid
+	// definition (an unknown Liquid filter, say), drawn like Problems in
+	// amber (data-warnings).
+	Warnings map[string][]string
 }
 
 // Render writes def as a standalone SVG document (it is also valid inline
@@ -72,9 +76,11 @@ const style = `<style>
 .node .port{fill:#8a94a6}
 .node.visited rect.box{fill:#e8f5ee;stroke:#138a4b;stroke-width:3}
 .node.invalid rect.box{stroke:#c62828;stroke-width:3;stroke-dasharray:6 3}
+.node.warned rect.box{stroke:#b45309;stroke-width:3;stroke-dasharray:6 3}
 .badge circle{fill:#138a4b}.badge text{fill:#fff;font-size:11px;font-weight:700}
 .count rect{fill:#2563eb}.count text{fill:#fff;font-size:11px;font-weight:700}
-.problem circle{fill:#c62828}.problem text{fill:#fff;font-size:12px;font-weight:700}
+.problem circle{fill:#c62828}.problem text,.warning text{fill:#fff;font-size:12px;font-weight:700}
+.warning circle{fill:#b45309}
 .edge path{fill:none;stroke:#8a94a6;stroke-width:1.5}
 .edge text{font-size:10px;fill:#4b5563;paint-order:stroke;stroke:#f6f7f9;stroke-width:3px}
 .edge.taken path{stroke:#138a4b;stroke-width:3}
@@ -140,9 +146,11 @@ func writeNode(w *bufio.Writer, n node, visits []int, opts Options) {
 	if len(visits) > 0 {
 		class += " visited"
 	}
-	problems := opts.Problems[n.name]
+	problems, warnings := opts.Problems[n.name], opts.Warnings[n.name]
 	if len(problems) > 0 {
 		class += " invalid"
+	} else if len(warnings) > 0 {
+		class += " warned"
 	}
 	fmt.Fprintf(w, `<g class="%s" data-widget="%s" data-type="%s"`, class, esc(n.name), esc(n.typ))
 	if len(visits) > 0 {
@@ -151,10 +159,16 @@ func writeNode(w *bufio.Writer, n node, visits []int, opts Options) {
 	if len(problems) > 0 {
 		fmt.Fprintf(w, ` data-problems="%d"`, len(problems))
 	}
+	if len(warnings) > 0 {
+		fmt.Fprintf(w, ` data-warnings="%d"`, len(warnings))
+	}
 	fmt.Fprintf(w, ` transform="translate(%s,%s)">`+"\n", num(n.x), num(n.y))
 	title := n.name + " (" + n.typ + ")"
-	if len(problems) > 0 {
-		title += "\n" + strings.Join(problems, "\n")
+	for _, p := range problems {
+		title += "\nerror: " + p
+	}
+	for _, p := range warnings {
+		title += "\nwarning: " + p
 	}
 	fmt.Fprintf(w, "<title>%s</title>\n", esc(title))
 	fmt.Fprintf(w, `<rect class="box" width="%s" height="%d" rx="6"/>`+"\n", num(n.w), nodeHeight)
@@ -173,8 +187,13 @@ func writeNode(w *bufio.Writer, n node, visits []int, opts Options) {
 		fmt.Fprintf(w, `<g class="count" data-count="%d"><rect x="%s" y="-10" width="36" height="20" rx="10"/><text x="%s" y="4" text-anchor="middle">%d</text></g>`+"\n",
 			c, num(n.w-30), num(n.w-12), c)
 	}
-	if len(problems) > 0 {
-		fmt.Fprintf(w, `<g class="problem"><circle cx="%s" cy="20" r="9"/><text x="%s" y="24" text-anchor="middle">!</text></g>`+"\n", num(n.w-18), num(n.w-18))
+	if len(problems)+len(warnings) > 0 {
+		badge := "problem"
+		if len(problems) == 0 {
+			badge = "warning"
+		}
+		fmt.Fprintf(w, `<g class="%s">`, badge)
+		fmt.Fprintf(w, `<circle cx="%s" cy="20" r="9"/><text x="%s" y="24" text-anchor="middle">!</text></g>`+"\n", num(n.w-18), num(n.w-18))
 	}
 	w.WriteString("</g>\n")
 }

@@ -45,6 +45,7 @@ func TestRender_golden(t *testing.T) {
 		}},
 		{"invalid", "../testdata/flows/invalid.json", canvas.Options{
 			Problems: map[string][]string{"Trigger": {"transitions/2/next: no widget named nowhere"}},
+			Warnings: map[string][]string{"say": {"properties/body: unknown filter"}, "Trigger": {"hidden by the error"}},
 		}},
 		{"wait", "../testdata/flows/wait.json", canvas.Options{}},
 	}

@@ -69,9 +69,11 @@ type flowPage struct {
 	Revision  *flowv1.FlowRevision
 	Revisions []*flowv1.FlowRevision
 	Canvas    template.HTML
-	// Problems are the revision's validation errors that concern no
-	// single widget (those are drawn on the canvas).
+	// Problems are the revision's validation errors and warnings that
+	// concern no single widget (those are drawn on the canvas).
 	Problems []canvas.Problem
+	// Warnings says whether the canvas shows warnings.
+	Warnings bool
 	// Active is how many active executions the counts cover, and More
 	// whether there are more than activeCap.
 	Active int
@@ -117,14 +119,25 @@ func (c *Console) flowPage(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, canvas.Problem{PropertyPath: p.GetPropertyPath(), Message: p.GetMessage()})
 	}
 	byWidget, other := canvas.ProblemsByWidget(def, problems)
-	svg, err := draw(def, canvas.Options{Counts: counts, Problems: byWidget})
+	// Warnings are reported for the latest revision only (Flow.warnings).
+	var warnings map[string][]string
+	if number == fr.GetFlow().GetRevision() {
+		var ws []canvas.Problem
+		for _, p := range fr.GetFlow().GetWarnings() {
+			ws = append(ws, canvas.Problem{PropertyPath: p.GetPropertyPath(), Message: p.GetMessage()})
+		}
+		var rest []canvas.Problem
+		warnings, rest = canvas.ProblemsByWidget(def, ws)
+		other = append(other, rest...)
+	}
+	svg, err := draw(def, canvas.Options{Counts: counts, Problems: byWidget, Warnings: warnings})
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
 	c.render(w, r, http.StatusOK, "flow", flowPage{
 		Flow: fr.GetFlow(), Revision: rev, Revisions: revs.GetRevisions(),
-		Canvas: svg, Problems: other, Active: active, More: more,
+		Canvas: svg, Problems: other, Warnings: len(warnings) > 0, Active: active, More: more,
 	})
 }
 
