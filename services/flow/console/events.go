@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,18 +25,27 @@ const keepAlive = 15 * time.Second
 // "end" and the stream closes. The browser's EventSource reconnects on
 // its own after a network failure and is then sent every step again.
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	rc := http.NewResponseController(w)
 	stream, err := c.watch.WatchExecution(ctx, &flowv1.WatchExecutionRequest{FlowSid: r.PathValue("flow"), ExecutionSid: r.PathValue("execution")})
 	if err != nil {
-		http.Error(w, err.Error(), serve.HTTPStatus(connect.CodeOf(err)))
+		http.Error(w, connectMessage(err), serve.HTTPStatus(connect.CodeOf(err)))
 		return
 	}
-	defer stream.Close()
 	msgs := make(chan *flowv1.WatchExecutionResponse)
 	done := make(chan error, 1) // the stream's end: nil, or why it broke off
+	finished := make(chan struct{})
+	// The stream is closed only once the goroutine receiving from it has
+	// returned: a stream must not be closed while it is read.
+	defer func() {
+		cancel()
+		<-finished
+		_ = stream.Close()
+	}()
 	go func() {
 		var err error
+		defer close(finished)
 		defer func() { done <- err; close(msgs) }()
 		for stream.Receive() {
 			select {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -24,6 +25,12 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	go func() {
 		defer func() {
+			if p := recover(); p != nil {
+				// As net/http would: the request fails, the process lives.
+				w.WriteHeader(http.StatusInternalServerError)
+				_ = pw.CloseWithError(fmt.Errorf("console: the handler panicked: %v", p))
+				return
+			}
 			w.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
 			_ = pw.Close()
 		}()
