@@ -138,6 +138,27 @@ func TestConsole_browser(t *testing.T) {
 		if diff := cmp.Diff(want, attrsOf(t, ctx, "svg.flow-canvas [data-widget]", "data-widget")); diff != "" {
 			t.Errorf("one node per widget (-want +got):\n%s", diff)
 		}
+		// The script made the canvas zoomable.
+		viewBox := func() string {
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("svg.flow-canvas").getAttribute("viewBox")`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		before := viewBox()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.canvas .zoom button[title="Zoom in"]`))); err != nil {
+			t.Fatal(err)
+		}
+		if after := viewBox(); after == before {
+			t.Errorf("zoom in left the viewBox at %q", after)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.canvas .zoom button[title="Fit"]`))); err != nil {
+			t.Fatal(err)
+		}
+		if after := viewBox(); after != before {
+			t.Errorf("fit gives viewBox %q, want the drawing's %q", after, before)
+		}
 		screenshot(t, ctx, "console-flow")
 	})
 
