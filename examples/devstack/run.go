@@ -45,10 +45,13 @@ convoflow is running.
   Conversations fake   {{.FakeURL}}    (control plane under /_fake/)
   FlowService          {{.FlowURL}}    (gRPC, Connect, gRPC-Web; SQLite in {{.Data}})
   ParticipantService   {{.PartyURL}}    (gRPC; Run Function endpoints under /functions/)
+  Web console          {{.FlowURL}}/console/    (sign in with the API key below)
   Logs                 {{.Data}}/logs/
 
 Flow "Support agent demo" {{.FlowSid}}: {{.Note}}.
 SMS to {{.Twilio}} from a new number starts a conversation running it.
+
+Watch it in the console: {{.FlowURL}}/console/flows/{{.FlowSid}}
 
 Text "support" as a customer:
   curl -s {{.FakeURL}}/_fake/inbound --data-urlencode From={{.Customer}} --data-urlencode To={{.Twilio}} -d Body=support

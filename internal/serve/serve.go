@@ -56,6 +56,11 @@ type Route struct {
 	// Handler serves the route. Its request body is limited to
 	// Config.MaxRequestBytes; see IsTooLarge.
 	Handler http.Handler
+	// Streaming marks a long-lived response such as server-sent events:
+	// like a streaming RPC it is exempt from WriteTimeout and is cancelled
+	// when shutdown begins, so it neither breaks after a minute nor holds
+	// shutdown up.
+	Streaming bool
 }
 
 // Config describes a server. Name, Addr, Logger and at least one Service are
@@ -292,7 +297,11 @@ func (s *Server) buildMux() (mux *http.ServeMux, err error) {
 		if rt.Pattern == "" || rt.Handler == nil {
 			return nil, fmt.Errorf("serve: route %q needs Pattern and Handler", rt.Pattern)
 		}
-		mux.Handle(rt.Pattern, limitBody(rt.Handler, s.cfg.MaxRequestBytes))
+		h := limitBody(rt.Handler, s.cfg.MaxRequestBytes)
+		if rt.Streaming {
+			h = s.streamRoute(h)
+		}
+		mux.Handle(rt.Pattern, h)
 	}
 	return mux, nil
 }
@@ -475,6 +484,20 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// streamRoute lifts the write deadline the middleware set for a plain
+// route (Route.Streaming) and ends the response when shutdown begins, as
+// the middleware does for streaming RPCs.
+func (s *Server) streamRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.streamsCtx, cancel)
+		defer stop()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // isStreaming reports whether the request is a streaming RPC.

@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -158,6 +159,30 @@ func startServer(t testing.TB, maxMessageBytes int, edit func(*serve.Config)) *t
 					_, _ = io.WriteString(w, "slept")
 				case <-r.Context().Done():
 					http.Error(w, "cancelled", http.StatusServiceUnavailable)
+				}
+			}),
+		}, {
+			// /ticks?n=N writes N lines 50 ms apart, flushing each: a
+			// streaming route.
+			Pattern:   "GET /ticks",
+			Streaming: true,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n, err := strconv.Atoi(r.URL.Query().Get("n"))
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				rc := http.NewResponseController(w)
+				for i := range n {
+					select {
+					case <-time.After(50 * time.Millisecond):
+					case <-r.Context().Done():
+						return
+					}
+					if _, err := fmt.Fprintf(w, "tick %d\n", i); err != nil {
+						return
+					}
+					_ = rc.Flush()
 				}
 			}),
 		}, {
@@ -594,6 +619,20 @@ func TestServer_streamOutlivesTimeouts(t *testing.T) {
 			}
 		})
 	}
+	t.Run("streaming_route", func(t *testing.T) {
+		t.Parallel()
+		for name, client := range map[string]*http.Client{"http1": http1Client(t), "h2c": h2cClient(t)} {
+			res, err := client.Get(ts.url + "/ticks?n=8")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || strings.Count(string(body), "tick") != 8 {
+				t.Errorf("%s: GET /ticks?n=8 past WriteTimeout = %q, %v; want 8 ticks", name, body, err)
+			}
+		}
+	})
 	t.Run("grpc_go_stream", func(t *testing.T) {
 		t.Parallel()
 		client := flowv1.NewFlowServiceClient(grpcConn(t, ts.addr))

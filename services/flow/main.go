@@ -14,6 +14,7 @@ import (
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
 	"github.com/convoflow/convoflow/internal/serve"
 	"github.com/convoflow/convoflow/internal/telemetry"
+	"github.com/convoflow/convoflow/services/flow/console"
 	"github.com/convoflow/convoflow/services/flow/runner"
 )
 
@@ -100,6 +101,12 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 	if err := cfg.Security.Apply(&scfg); err != nil {
 		return err
 	}
+	// The console reads through the same handler and checks the same keys.
+	con, err := console.New(console.Config{Flows: svc, APIKeys: scfg.APIKeys, Logger: log.With("comp", "console")})
+	if err != nil {
+		return err
+	}
+	scfg.Routes = append(scfg.Routes, con.Routes()...)
 	srv, err = serve.New(scfg)
 	if err != nil {
 		return err

@@ -270,39 +270,11 @@ func functionFailure(err error) (int, functionError) {
 			body.ConflictingConversationSid = m.GetConflictingConversationSid()
 		}
 	}
-	status := httpStatus(cerr.Code())
+	status := serve.HTTPStatus(cerr.Code())
 	if body.ConflictingConversationSid != "" {
 		status = http.StatusConflict
 	}
 	return status, body
-}
-
-// httpStatus is Connect's HTTP status for a code.
-func httpStatus(c connect.Code) int {
-	switch c {
-	case connect.CodeCanceled:
-		return 499
-	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeOutOfRange:
-		return http.StatusBadRequest
-	case connect.CodeDeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case connect.CodeNotFound:
-		return http.StatusNotFound
-	case connect.CodeAlreadyExists, connect.CodeAborted:
-		return http.StatusConflict
-	case connect.CodePermissionDenied:
-		return http.StatusForbidden
-	case connect.CodeResourceExhausted:
-		return http.StatusTooManyRequests
-	case connect.CodeUnimplemented:
-		return http.StatusNotImplemented
-	case connect.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case connect.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	default:
-		return http.StatusInternalServerError
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

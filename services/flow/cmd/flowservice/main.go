@@ -4,6 +4,9 @@
 //
 // `flowservice healthcheck` asks a running flowservice for GET /healthz and
 // exits non-zero unless it is serving (for container health checks).
+//
+// `flowservice render-flow FILE > flow.svg` draws a flow definition as the
+// console's canvas does, without a server.
 package main
 
 import (
@@ -21,6 +24,13 @@ func main() {
 	defer stop()
 	run := flow.Run
 	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "render-flow" {
+		if err := flow.RenderFlow(args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "flowservice:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		// For container health checks: the image has no shell or curl.
 		run, args = flow.Healthcheck, args[1:]
