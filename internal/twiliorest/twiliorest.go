@@ -5,6 +5,7 @@
 package twiliorest
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -39,15 +40,19 @@ type ListMeta struct {
 	Key             string  `json:"key"`
 }
 
-// WriteJSON writes v with status. Encoding fails only for values a
+// WriteJSON writes v with status, HTML characters unescaped. Encoding fails only for values a
 // server never answers with (channels, functions), and then the client
 // gets a plain 500; a failed write means the client has gone away.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// Twilio writes URLs with a plain "&", not encoding/json's "\u0026".
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(b)))

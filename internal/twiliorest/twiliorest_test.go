@@ -21,6 +21,8 @@ func TestWriteJSON(t *testing.T) {
 			`{"code":20409,"message":"busy","more_info":"https://www.twilio.com/docs/errors/20409","status":409,"details":{"conflicting_execution_sid":"FN1"}}`},
 		{"last_page_meta", twiliorest.ListMeta{PageSize: 50, FirstPageURL: "u0", URL: "u0", Key: "flows"},
 			`{"page":0,"page_size":50,"first_page_url":"u0","previous_page_url":null,"url":"u0","next_page_url":null,"key":"flows"}`},
+		{"urls_unescaped", twiliorest.ListMeta{URL: "https://x.test/v2/Flows?Page=0&PageSize=1"},
+			`{"page":0,"page_size":0,"first_page_url":"","previous_page_url":null,"url":"https://x.test/v2/Flows?Page=0&PageSize=1","next_page_url":null,"key":""}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
