@@ -39,8 +39,9 @@ func (s stubService) GetFlow(context.Context, *flowv1.GetFlowRequest) (*flowv1.G
 	return nil, s.err
 }
 
-// serve starts the API's routes on a loopback port.
-func serve(tb testing.TB, svc flowv1connect.FlowServiceHandler) string {
+// serve starts the API's routes on a loopback port; publicURL is what
+// url and links are built from, the server's own URL when empty.
+func serve(tb testing.TB, svc flowv1connect.FlowServiceHandler, publicURL string) string {
 	tb.Helper()
 	keys, err := apikey.New([]string{apiKey}, "")
 	if err != nil {
@@ -58,11 +59,15 @@ func serve(tb testing.TB, svc flowv1connect.FlowServiceHandler) string {
 	}
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(srv.Close)
-	base = srv.URL
+	base = publicURL
+	if base == "" {
+		base = srv.URL
+	}
 	return srv.URL
 }
 
 type answer struct {
+	raw    []byte
 	status int
 	code   int
 	body   map[string]any
@@ -107,7 +112,7 @@ func do(tb testing.TB, spec *openapitest.Spec, base, method, path string, form u
 			tb.Error(err)
 		}
 	}
-	a := answer{status: res.StatusCode}
+	a := answer{raw: raw, status: res.StatusCode}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &a.body); err != nil {
 			tb.Fatalf("answer is not JSON: %v\n%s", err, raw)
@@ -132,9 +137,9 @@ func form(kv ...string) url.Values {
 func TestRequests(t *testing.T) {
 	t.Parallel()
 	spec := openapitest.Load(t, "specs/twilio_studio_v2.json")
-	notFound := serve(t, stubService{err: connect.NewError(connect.CodeNotFound, errors.New("flow not found"))})
-	internal := serve(t, stubService{err: errors.New("disk on fire")})
-	unavailable := serve(t, stubService{err: connect.NewError(connect.CodeUnavailable, errors.New("draining"))})
+	notFound := serve(t, stubService{err: connect.NewError(connect.CodeNotFound, errors.New("flow not found"))}, "")
+	internal := serve(t, stubService{err: errors.New("disk on fire")}, "")
+	unavailable := serve(t, stubService{err: connect.NewError(connect.CodeUnavailable, errors.New("draining"))}, "")
 	def := `{"states":[],"initial_state":"Trigger"}`
 	tests := []struct {
 		name         string
