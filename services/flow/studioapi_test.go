@@ -1,10 +1,17 @@
 package flow
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +158,14 @@ func TestStudioAPI_newUser(t *testing.T) {
 	valid, err := api.UpdateFlowValidate((&studio.UpdateFlowValidateParams{}).SetFriendlyName("check").SetStatus("draft").SetDefinition(def))
 	if err != nil || !*valid.Valid {
 		t.Fatalf("UpdateFlowValidate good = %v, %v", valid, err)
+	}
+	// A script that passes the file's text instead of the decoded object.
+	text, err := os.ReadFile("testdata/flows/wait.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if valid, err := api.UpdateFlowValidate((&studio.UpdateFlowValidateParams{}).SetFriendlyName("check").SetStatus("draft").SetDefinition(string(text))); err != nil || !*valid.Valid {
+		t.Errorf("UpdateFlowValidate with the definition as text = %v, %v", valid, err)
 	}
 	_, err = api.UpdateFlowValidate((&studio.UpdateFlowValidateParams{}).SetFriendlyName("check").SetStatus("draft").SetDefinition(definitionOf(t, "invalid.json")))
 	var terr *client.TwilioRestError
@@ -305,5 +320,59 @@ func TestStudioAPI_apiKey(t *testing.T) {
 				t.Errorf("answer %d / %d, want %d", res.StatusCode, body.Code, tt.status)
 			}
 		})
+	}
+}
+
+// pythonWithTwilio returns a python3 that imports the official twilio
+// package (Debian's python3-twilio, say), or skips the test: the SDK is
+// not a dependency of the module.
+func pythonWithTwilio(tb testing.TB) string {
+	tb.Helper()
+	for _, name := range []string{"python3", "/usr/bin/python3"} {
+		path, err := exec.LookPath(name)
+		if err == nil && exec.Command(path, "-c", "import twilio").Run() == nil {
+			return path
+		}
+	}
+	tb.Skip("no python3 with the twilio package (apt-get install python3-twilio); twilio-python run skipped")
+	return ""
+}
+
+// TestStudioAPI_twilioPython runs the same scenario with the official
+// twilio-python client (testdata/sdk/studio_v2.py), through a proxy that
+// checks every answer against twilio_studio_v2.json. (twilio-node would
+// do as well, but its npm package cannot be installed here.)
+func TestStudioAPI_twilioPython(t *testing.T) {
+	t.Parallel()
+	python := pythonWithTwilio(t)
+	spec := openapitest.Load(t, "specs/twilio_studio_v2.json")
+	s := startStack(t)
+	target, err := url.Parse(s.publicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = spec.Transport(t, nil)
+	checked := httptest.NewServer(proxy)
+	t.Cleanup(checked.Close)
+	def := filepath.Join(t.TempDir(), "wait.json")
+	b, err := os.ReadFile("testdata/flows/wait.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(def, []byte(strings.Replace(string(b), `"timeout": "10"`, `"timeout": "3600"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The execution's messages go into a conversation the contact is in;
+	// the flow is not known yet, so the conversation is attached to none.
+	s.conversation(t, "FW00000000000000000000000000000000", customer, colleague)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "testdata/sdk/studio_v2.py")
+	cmd.Env = append(os.Environ(), "STUDIO_URL="+checked.URL, "ACCOUNT_SID="+testAccountSid, "AUTH_TOKEN="+s.fake.AuthToken(),
+		"DEFINITION="+def, "TO="+customer, "FROM="+proxyNumber)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "twilio-python: ok") {
+		t.Fatalf("twilio-python: %v\n%s", err, out)
 	}
 }

@@ -62,7 +62,13 @@ func (c *call) jsonObject(name string) (*structpb.Struct, error) {
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil {
-		return nil, invalidParam("%s must be a JSON object", name)
+		// An SDK given the JSON text instead of the decoded object
+		// (twilio-go's SetDefinition(string(file))) encodes it once more,
+		// as a JSON string: its content is what the caller meant.
+		var text string
+		if json.Unmarshal([]byte(v), &text) != nil || json.Unmarshal([]byte(text), &m) != nil || m == nil {
+			return nil, invalidParam("%s must be a JSON object", name)
+		}
 	}
 	s, err := structpb.NewStruct(m)
 	if err != nil {

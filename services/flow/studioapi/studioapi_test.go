@@ -158,6 +158,7 @@ func TestRequests(t *testing.T) {
 		{"unavailable", unavailable, "GET", "/v2/Flows/" + flowSid, nil, "basic", 503, 20503, ""},
 		{"create_bad_status", internal, "POST", "/v2/Flows", form("FriendlyName", "x", "Status", "live", "Definition", def), "basic", 400, 20001, "Status"},
 		{"create_definition_not_json", internal, "POST", "/v2/Flows", form("FriendlyName", "x", "Status", "draft", "Definition", "{states"), "basic", 400, 20001, "Definition must be a JSON object"},
+		{"create_definition_string_not_object", internal, "POST", "/v2/Flows", form("FriendlyName", "x", "Status", "draft", "Definition", `"[1]"`), "basic", 400, 20001, "Definition"},
 		{"create_definition_array", internal, "POST", "/v2/Flows", form("FriendlyName", "x", "Status", "draft", "Definition", "[]"), "basic", 400, 20001, ""},
 		{"validate_without_status", internal, "POST", "/v2/Flows/Validate", form("FriendlyName", "x", "Definition", def), "basic", 400, 20001, "Status"},
 		{"update_without_status", internal, "POST", "/v2/Flows/" + flowSid, form("FriendlyName", "x"), "basic", 400, 20001, "Status"},
