@@ -1,10 +1,10 @@
 package conversations
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // apiError is a Twilio REST error. Handlers return it; [writeError] turns it
@@ -23,38 +23,13 @@ func newError(status, code int, format string, args ...any) *apiError {
 	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// errorBody is the JSON shape of a Twilio error.
-type errorBody struct {
-	Code     int    `json:"code"`
-	Message  string `json:"message"`
-	MoreInfo string `json:"more_info"`
-	Status   int    `json:"status"`
-}
-
 // writeError writes e as Twilio does; it is the only place error bodies are made.
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.Status, errorBody{
-		Code:     e.Code,
-		Message:  e.Message,
-		MoreInfo: "https://www.twilio.com/docs/errors/" + strconv.Itoa(e.Code),
-		Status:   e.Status,
-	})
+	writeJSON(w, e.Status, twiliorest.NewErrorBody(e.Status, e.Code, e.Message, nil))
 }
 
-// writeJSON writes v with status. Encoding errors cannot happen for the
-// fake's own types, and a failed write means the client has gone away.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+// writeJSON writes v with status (see twiliorest.WriteJSON).
+func writeJSON(w http.ResponseWriter, status int, v any) { twiliorest.WriteJSON(w, status, v) }
 
 // Codes the fake answers with. Messages are Twilio's where Twilio documents
 // them (see the README for the project decisions where it does not).

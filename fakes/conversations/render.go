@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // Wire shapes, with the spec's field names. Nullable strings are *string so
@@ -342,17 +344,6 @@ func (c *call) paging(def, max int) (page, error) {
 	return p, c.formErr()
 }
 
-// listMeta is the `meta` object of every list response.
-type listMeta struct {
-	Page            int     `json:"page"`
-	PageSize        int     `json:"page_size"`
-	FirstPageURL    string  `json:"first_page_url"`
-	PreviousPageURL *string `json:"previous_page_url"`
-	URL             string  `json:"url"`
-	NextPageURL     *string `json:"next_page_url"`
-	Key             string  `json:"key"`
-}
-
 // writeList answers a list request with items[p.offset:][:p.size] under key
 // and a meta whose URLs echo the request's filters and lead back to the fake.
 func writeList[T any](c *call, key string, items []T, p page) error {
@@ -381,7 +372,7 @@ func writeList[T any](c *call, key string, items []T, p page) error {
 		}
 		return c.base + c.r.URL.Path + "?" + q
 	}
-	meta := listMeta{
+	meta := twiliorest.ListMeta{
 		Page:         pageNo,
 		PageSize:     p.size,
 		FirstPageURL: mk(0, 0),

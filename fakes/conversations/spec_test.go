@@ -3,7 +3,6 @@ package conversations_test
 import (
 	"encoding/json"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/convoflow/convoflow/fakes/conversations"
+	"github.com/convoflow/convoflow/internal/openapitest"
 	"github.com/convoflow/convoflow/internal/shared"
 )
 
@@ -296,7 +296,7 @@ func TestContract(t *testing.T) {
 		if err := schema.VisitJSON(body, openapi3.MultiErrors(), openapi3.EnableFormatValidation()); err != nil {
 			t.Errorf("step %d %s: response does not match the spec: %v\n%s", i, st.op, err, r.Raw)
 		}
-		for _, problem := range exactFields(schema, body, "") {
+		for _, problem := range openapitest.ExactFields(schema, body, "") {
 			t.Errorf("step %d %s: %s", i, st.op, problem)
 		}
 		for field, name := range st.save {
@@ -320,40 +320,6 @@ func TestContract(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("%d of %d spec operations not covered by contractSteps: %s", len(missing), len(covered)+len(missing), strings.Join(missing, ", "))
 	}
-}
-
-// exactFields reports response fields the schema lacks and schema
-// properties the response lacks, for objects (and arrays of objects) whose
-// schema lists properties: the fake must use exactly the spec's field names.
-func exactFields(schema *openapi3.Schema, value any, at string) []string {
-	var out []string
-	switch v := value.(type) {
-	case map[string]any:
-		if len(schema.Properties) == 0 {
-			return nil
-		}
-		for k, x := range v {
-			p, ok := schema.Properties[k]
-			if !ok {
-				out = append(out, "unexpected field "+at+k)
-				continue
-			}
-			out = append(out, exactFields(p.Value, x, at+k+".")...)
-		}
-		for k := range schema.Properties {
-			if _, ok := v[k]; !ok {
-				out = append(out, "missing field "+at+k)
-			}
-		}
-	case []any:
-		if schema.Items != nil {
-			for _, x := range v {
-				out = append(out, exactFields(schema.Items.Value, x, at+"[].")...)
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // lookup follows a dotted path (numbers index arrays) into a decoded JSON value.

@@ -96,7 +96,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("flowservice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address to serve gRPC, Connect, gRPC-Web and the webhook on")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address to serve gRPC, Connect, gRPC-Web, the webhook and Studio's REST API (/v2/) on")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "store: a postgres:// or postgresql:// URL (PostgreSQL, for replicas), or an SQLite file path (created with its directory when missing)")
 	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connection pool size (0: max(8, 4×CPUs), or the URL's pool_max_conns)")
 	fs.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout of every connection (0: the URL's statement_timeout, or 30s)")

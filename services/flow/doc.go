@@ -2,8 +2,10 @@
 // for Conversations: the convoflow.flow.v1.FlowService handler (New), the
 // Studio webhook that Conversations posts onMessageAdded events to
 // (POST /v1/Accounts/{AccountSid}/Flows/{FlowSid}, signed with
-// X-Twilio-Signature), the web console under /console/ (package console,
-// wired in Run), `flowservice render-flow` (RenderFlow), the one mapping of domain errors to connect codes
+// X-Twilio-Signature), Studio's REST API v2 under /v2/ (package
+// studioapi, an adapter over the same handler), the web console under
+// /console/ (package console, wired in Run), `flowservice render-flow`
+// (RenderFlow), the one mapping of domain errors to connect codes
 // (errors.go), the configuration (config.go) and the program itself (Run),
 // which cmd/flowservice wraps.
 //

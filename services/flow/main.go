@@ -16,6 +16,7 @@ import (
 	"github.com/convoflow/convoflow/internal/telemetry"
 	"github.com/convoflow/convoflow/services/flow/console"
 	"github.com/convoflow/convoflow/services/flow/runner"
+	"github.com/convoflow/convoflow/services/flow/studioapi"
 )
 
 // Run is the flowservice program: it parses args (each flag also settable
@@ -97,8 +98,14 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 		return err
 	}
 	scfg.Services = []serve.Service{{Name: flowv1connect.FlowServiceName, Path: path, Handler: h}}
-	scfg.Routes = []serve.Route{{Pattern: webhookPattern, Handler: hook}}
 	if err := cfg.Security.Apply(&scfg); err != nil {
+		return err
+	}
+	// Studio's REST API calls the same handler the RPCs reach; it checks
+	// its callers itself (Twilio's basic auth, or an API key).
+	studio, err := studioapi.New(studioapi.Config{Service: svc, AccountSid: cfg.AccountSid, AuthToken: cfg.AuthToken,
+		APIKeys: scfg.APIKeys, PublicURL: publicURL, Logger: log.With("comp", "studioapi")})
+	if err != nil {
 		return err
 	}
 	// The console reads through the same handler and checks the same keys.
@@ -106,6 +113,7 @@ func run(ctx context.Context, cfg Config, base *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	scfg.Routes = append([]serve.Route{{Pattern: webhookPattern, Handler: hook}}, studio.Routes()...)
 	scfg.Routes = append(scfg.Routes, con.Routes()...)
 	srv, err = serve.New(scfg)
 	if err != nil {
