@@ -1,6 +1,10 @@
 package conversations
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
+)
 
 var addressTypes = []string{"sms", "whatsapp", "messenger", "gbm", "email", "rcs", "apple", "chat"}
 
@@ -119,12 +123,12 @@ func (c *call) renderAddress(a *AddressConfiguration) addressJSON {
 		AccountSid:     a.AccountSid,
 		Type:           a.Type,
 		Address:        a.Address,
-		FriendlyName:   null(a.FriendlyName),
+		FriendlyName:   twiliorest.Null(a.FriendlyName),
 		AutoCreation:   auto,
-		DateCreated:    ts(a.DateCreated),
-		DateUpdated:    ts(a.DateUpdated),
+		DateCreated:    twiliorest.Time(a.DateCreated),
+		DateUpdated:    twiliorest.Time(a.DateUpdated),
 		URL:            c.base + "/v1/Configuration/Addresses/" + a.Sid,
-		AddressCountry: null(a.AddressCountry),
+		AddressCountry: twiliorest.Null(a.AddressCountry),
 	}
 }
 

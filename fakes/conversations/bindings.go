@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // BindingInput is a push registration to seed with [Server.AddBinding]. On
@@ -143,9 +145,9 @@ func (c *call) renderBinding(b *Binding) pushBindingJSON {
 		Sid:            b.Sid,
 		AccountSid:     b.AccountSid,
 		ChatServiceSid: b.ChatServiceSid,
-		CredentialSid:  null(b.CredentialSid),
-		DateCreated:    ts(b.DateCreated),
-		DateUpdated:    ts(b.DateUpdated),
+		CredentialSid:  twiliorest.Null(b.CredentialSid),
+		DateCreated:    twiliorest.Time(b.DateCreated),
+		DateUpdated:    twiliorest.Time(b.DateUpdated),
 		Endpoint:       b.Endpoint,
 		Identity:       b.Identity,
 		BindingType:    b.BindingType,

@@ -3,6 +3,8 @@ package conversations
 import (
 	"net/http"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // accountEventFilters are the events account- and service-level webhook
@@ -31,8 +33,8 @@ func (s *Server) renderConfigurationLocked(c *call) configurationJSON {
 		AccountSid:                 s.opts.AccountSid,
 		DefaultChatServiceSid:      cfg.DefaultChatServiceSid,
 		DefaultMessagingServiceSid: cfg.DefaultMessagingServiceSid,
-		DefaultInactiveTimer:       null(cfg.DefaultInactiveTimer),
-		DefaultClosedTimer:         null(cfg.DefaultClosedTimer),
+		DefaultInactiveTimer:       twiliorest.Null(cfg.DefaultInactiveTimer),
+		DefaultClosedTimer:         twiliorest.Null(cfg.DefaultClosedTimer),
 		URL:                        c.base + "/v1/Configuration",
 		Links: map[string]string{
 			"service":  c.base + "/v1/Services/" + cfg.DefaultChatServiceSid,
@@ -130,8 +132,8 @@ func (s *Server) renderWebhookConfigLocked(c *call) webhookConfigJSON {
 		AccountSid:     s.opts.AccountSid,
 		Method:         w.Method,
 		Filters:        nonNil(w.Filters),
-		PreWebhookURL:  null(w.PreWebhookURL),
-		PostWebhookURL: null(w.PostWebhookURL),
+		PreWebhookURL:  twiliorest.Null(w.PreWebhookURL),
+		PostWebhookURL: twiliorest.Null(w.PostWebhookURL),
 		Target:         w.Target,
 		URL:            c.base + "/v1/Configuration/Webhooks",
 	}
@@ -173,8 +175,8 @@ func (s *Server) renderServiceWebhookConfigLocked(c *call, svc *Service) service
 	return serviceWebhookConfigJSON{
 		AccountSid:     s.opts.AccountSid,
 		ChatServiceSid: svc.Sid,
-		PreWebhookURL:  null(w.PreWebhookURL),
-		PostWebhookURL: null(w.PostWebhookURL),
+		PreWebhookURL:  twiliorest.Null(w.PreWebhookURL),
+		PostWebhookURL: twiliorest.Null(w.PostWebhookURL),
 		Filters:        w.Filters,
 		Method:         upper(w.Method), // the spec's enum has no null: unset reads as POST
 		URL:            c.base + "/v1/Services/" + svc.Sid + "/Configuration/Webhooks",

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // InboundMessage is a customer's message arriving on a channel.
@@ -196,7 +198,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			out[i] = map[string]any{
 				"sid": m.Sid, "channel": m.Channel, "from": m.From, "to": m.To, "body": m.Body,
 				"media": m.Media, "conversation_sid": m.ConversationSid, "message_sid": m.MessageSid,
-				"participant_sid": m.ParticipantSid, "receipt_sid": m.ReceiptSid, "date_created": ts(m.DateCreated),
+				"participant_sid": m.ParticipantSid, "receipt_sid": m.ReceiptSid, "date_created": twiliorest.Time(m.DateCreated),
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"messages": out})
@@ -206,7 +208,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		out := make([]map[string]any, len(atts))
 		for i, a := range atts {
 			out[i] = map[string]any{
-				"time": ts(a.Time), "kind": a.Kind, "event_type": a.EventType, "method": a.Method, "url": a.URL,
+				"time": twiliorest.Time(a.Time), "kind": a.Kind, "event_type": a.EventType, "method": a.Method, "url": a.URL,
 				"params": a.Params, "signature": a.Signature, "idempotency_token": a.IdempotencyToken,
 				"conversation_sid": a.ConversationSid, "webhook_sid": a.WebhookSid, "attempt": a.Attempt,
 				"status": a.Status, "error": a.Error, "duration_ms": a.Duration.Milliseconds(),
@@ -219,7 +221,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		out := make([]map[string]any, len(reqs))
 		for i, q := range reqs {
 			out[i] = map[string]any{
-				"time": ts(q.Time), "method": q.Method, "path": q.Path, "query": q.Query,
+				"time": twiliorest.Time(q.Time), "method": q.Method, "path": q.Path, "query": q.Query,
 				"form": q.Form, "operation": q.Operation, "status": q.Status,
 			}
 		}

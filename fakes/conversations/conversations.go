@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // Limits from Twilio's conversations-limits page.
@@ -113,10 +115,10 @@ func conversationEventParams(c *conversation, name, source string) url.Values {
 	v.Set("UniqueName", c.UniqueName)
 	v.Set("Attributes", c.Attributes)
 	v.Set("State", c.State)
-	if d := ts(c.DateCreated); d != nil {
+	if d := twiliorest.Time(c.DateCreated); d != nil {
 		v.Set("DateCreated", *d)
 	}
-	if d := ts(c.DateUpdated); d != nil {
+	if d := twiliorest.Time(c.DateUpdated); d != nil {
 		v.Set("DateUpdated", *d)
 	}
 	v.Set("Source", source)

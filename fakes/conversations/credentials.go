@@ -3,6 +3,8 @@ package conversations
 import (
 	"net/http"
 	"slices"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 const maxCredentialName = 64
@@ -25,10 +27,10 @@ func (c *call) renderCredential(cr *Credential) credentialJSON {
 	j := credentialJSON{
 		Sid:          cr.Sid,
 		AccountSid:   cr.AccountSid,
-		FriendlyName: null(cr.FriendlyName),
+		FriendlyName: twiliorest.Null(cr.FriendlyName),
 		Type:         cr.Type,
-		DateCreated:  ts(cr.DateCreated),
-		DateUpdated:  ts(cr.DateUpdated),
+		DateCreated:  twiliorest.Time(cr.DateCreated),
+		DateUpdated:  twiliorest.Time(cr.DateUpdated),
 		URL:          c.base + "/v1/Credentials/" + cr.Sid,
 	}
 	if cr.Type == "apn" {

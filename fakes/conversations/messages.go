@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 const (
@@ -64,8 +66,8 @@ func deliveryEvent(conv *conversation, r *Receipt) event {
 	v.Set("ParticipantSid", r.ParticipantSid)
 	v.Set("Status", r.Status)
 	v.Set("ErrorCode", strconv.Itoa(r.ErrorCode))
-	v.Set("DateCreated", *ts(r.DateCreated))
-	v.Set("DateUpdated", *ts(r.DateUpdated))
+	v.Set("DateCreated", *twiliorest.Time(r.DateCreated))
+	v.Set("DateUpdated", *twiliorest.Time(r.DateUpdated))
 	return event{name: "onDeliveryUpdated", svc: conv.ChatServiceSid, convSid: conv.Sid, params: v}
 }
 
@@ -79,7 +81,7 @@ func messageEvent(conv *conversation, m *Message, name string) event {
 	if m.Sid != "" {
 		v.Set("MessageSid", m.Sid)
 		v.Set("Index", strconv.Itoa(m.Index))
-		v.Set("DateCreated", *ts(m.DateCreated))
+		v.Set("DateCreated", *twiliorest.Time(m.DateCreated))
 	}
 	v.Set("Author", m.Author)
 	v.Set("Body", m.Body)

@@ -1,5 +1,7 @@
 package conversations
 
+import "github.com/convoflow/convoflow/internal/twiliorest"
+
 type participantConversationJSON struct {
 	AccountSid                  string            `json:"account_sid"`
 	ChatServiceSid              string            `json:"chat_service_sid"`
@@ -54,15 +56,15 @@ func listParticipantConversations(s *Server, c *call) error {
 				AccountSid:                  conv.AccountSid,
 				ChatServiceSid:              conv.ChatServiceSid,
 				ParticipantSid:              p.Sid,
-				ParticipantUserSid:          null(s.st.userSidOf(conv.ChatServiceSid, p.Identity)),
-				ParticipantIdentity:         null(p.Identity),
+				ParticipantUserSid:          twiliorest.Null(s.st.userSidOf(conv.ChatServiceSid, p.Identity)),
+				ParticipantIdentity:         twiliorest.Null(p.Identity),
 				ParticipantMessagingBinding: renderBinding(p.Binding),
 				ConversationSid:             conv.Sid,
-				ConversationUniqueName:      null(conv.UniqueName),
-				ConversationFriendlyName:    null(conv.FriendlyName),
+				ConversationUniqueName:      twiliorest.Null(conv.UniqueName),
+				ConversationFriendlyName:    twiliorest.Null(conv.FriendlyName),
 				ConversationAttributes:      conv.Attributes,
-				ConversationDateCreated:     ts(conv.DateCreated),
-				ConversationDateUpdated:     ts(conv.DateUpdated),
+				ConversationDateCreated:     twiliorest.Time(conv.DateCreated),
+				ConversationDateUpdated:     twiliorest.Time(conv.DateUpdated),
 				ConversationCreatedBy:       conv.CreatedBy,
 				ConversationState:           conv.State,
 				ConversationTimers:          cj.Timers,

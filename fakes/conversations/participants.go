@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // Participant limits (Twilio's defaults).
@@ -261,7 +263,7 @@ func (s *Server) participantEvent(conv *conversation, p *Participant, name, sour
 		v.Set("RoleSid", p.RoleSid)
 	}
 	v.Set("Attributes", p.Attributes)
-	if d := ts(p.DateCreated); d != nil {
+	if d := twiliorest.Time(p.DateCreated); d != nil {
 		v.Set("DateCreated", *d)
 	}
 	v.Set("Source", source)

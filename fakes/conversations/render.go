@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/convoflow/convoflow/internal/twiliorest"
 )
@@ -14,23 +13,6 @@ import (
 // they render as null; chat_service_sid is omitted on default-service paths
 // of participants, messages, receipts and webhooks, exactly as the spec's
 // default-service schemas lack it.
-
-// ts formats t as Twilio does (ISO-8601 UTC, no fractional seconds); zero is null.
-func ts(t time.Time) *string {
-	if t.IsZero() {
-		return nil
-	}
-	s := t.UTC().Format("2006-01-02T15:04:05Z")
-	return &s
-}
-
-// null turns "" into null.
-func null(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
 
 type conversationJSON struct {
 	AccountSid          string            `json:"account_sid"`
@@ -56,27 +38,27 @@ func (c *call) conversationURL(sid string) string {
 func (c *call) renderConversation(cv *Conversation) conversationJSON {
 	u := c.conversationURL(cv.Sid)
 	timers := map[string]string{}
-	if d := ts(cv.DateInactive); d != nil && cv.State == StateActive {
+	if d := twiliorest.Time(cv.DateInactive); d != nil && cv.State == StateActive {
 		timers["date_inactive"] = *d
 	}
-	if d := ts(cv.DateClosed); d != nil {
+	if d := twiliorest.Time(cv.DateClosed); d != nil {
 		timers["date_closed"] = *d
 	}
 	bindings := map[string]any{}
 	if cv.EmailAddress != "" {
-		bindings["email"] = map[string]any{"address": cv.EmailAddress, "name": null(cv.EmailName)}
+		bindings["email"] = map[string]any{"address": cv.EmailAddress, "name": twiliorest.Null(cv.EmailName)}
 	}
 	return conversationJSON{
 		AccountSid:          cv.AccountSid,
 		ChatServiceSid:      cv.ChatServiceSid,
-		MessagingServiceSid: null(cv.MessagingServiceSid),
+		MessagingServiceSid: twiliorest.Null(cv.MessagingServiceSid),
 		Sid:                 cv.Sid,
-		FriendlyName:        null(cv.FriendlyName),
-		UniqueName:          null(cv.UniqueName),
+		FriendlyName:        twiliorest.Null(cv.FriendlyName),
+		UniqueName:          twiliorest.Null(cv.UniqueName),
 		Attributes:          cv.Attributes,
 		State:               cv.State,
-		DateCreated:         ts(cv.DateCreated),
-		DateUpdated:         ts(cv.DateUpdated),
+		DateCreated:         twiliorest.Time(cv.DateCreated),
+		DateUpdated:         twiliorest.Time(cv.DateUpdated),
 		Timers:              timers,
 		URL:                 u,
 		Links: map[string]string{
@@ -102,7 +84,7 @@ func renderBinding(b *MessagingBinding) *bindingJSON {
 	if b == nil {
 		return nil
 	}
-	return &bindingJSON{Type: b.Type, Address: null(b.Address), ProxyAddress: null(b.ProxyAddress), ProjectedAddress: null(b.ProjectedAddress)}
+	return &bindingJSON{Type: b.Type, Address: twiliorest.Null(b.Address), ProxyAddress: twiliorest.Null(b.ProxyAddress), ProjectedAddress: twiliorest.Null(b.ProjectedAddress)}
 }
 
 type participantJSON struct {
@@ -126,15 +108,15 @@ func (c *call) renderParticipant(p *Participant) participantJSON {
 		AccountSid:           p.AccountSid,
 		ConversationSid:      p.ConversationSid,
 		Sid:                  p.Sid,
-		Identity:             null(p.Identity),
+		Identity:             twiliorest.Null(p.Identity),
 		Attributes:           p.Attributes,
 		MessagingBinding:     renderBinding(p.Binding),
-		RoleSid:              null(p.RoleSid),
-		DateCreated:          ts(p.DateCreated),
-		DateUpdated:          ts(p.DateUpdated),
+		RoleSid:              twiliorest.Null(p.RoleSid),
+		DateCreated:          twiliorest.Time(p.DateCreated),
+		DateUpdated:          twiliorest.Time(p.DateUpdated),
 		URL:                  c.conversationURL(p.ConversationSid) + "/Participants/" + p.Sid,
 		LastReadMessageIndex: p.LastReadMessageIndex,
-		LastReadTimestamp:    null(p.LastReadTimestamp),
+		LastReadTimestamp:    twiliorest.Null(p.LastReadTimestamp),
 	}
 	if c.scoped {
 		j.ChatServiceSid = p.ChatServiceSid
@@ -213,19 +195,19 @@ func (c *call) renderMessage(m *Message) messageJSON {
 		Sid:             m.Sid,
 		Index:           m.Index,
 		Author:          m.Author,
-		Body:            null(m.Body),
+		Body:            twiliorest.Null(m.Body),
 		Media:           m.Media,
 		Attributes:      m.Attributes,
-		ParticipantSid:  null(m.ParticipantSid),
-		DateCreated:     ts(m.DateCreated),
-		DateUpdated:     ts(m.DateUpdated),
+		ParticipantSid:  twiliorest.Null(m.ParticipantSid),
+		DateCreated:     twiliorest.Time(m.DateCreated),
+		DateUpdated:     twiliorest.Time(m.DateUpdated),
 		URL:             u,
 		Delivery:        deliverySummary(m.Receipts),
 		Links: map[string]string{
 			"delivery_receipts": u + "/Receipts",
 			"channel_metadata":  u + "/ChannelMetadata",
 		},
-		ContentSid: null(m.ContentSid),
+		ContentSid: twiliorest.Null(m.ContentSid),
 	}
 	if c.scoped {
 		j.ChatServiceSid = m.ChatServiceSid
@@ -258,8 +240,8 @@ func (c *call) renderReceipt(r *Receipt) receiptJSON {
 		ParticipantSid:    r.ParticipantSid,
 		Status:            r.Status,
 		ErrorCode:         r.ErrorCode,
-		DateCreated:       ts(r.DateCreated),
-		DateUpdated:       ts(r.DateUpdated),
+		DateCreated:       twiliorest.Time(r.DateCreated),
+		DateUpdated:       twiliorest.Time(r.DateUpdated),
 		URL:               c.conversationURL(r.ConversationSid) + "/Messages/" + r.MessageSid + "/Receipts/" + r.Sid,
 	}
 	if c.scoped {
@@ -300,8 +282,8 @@ func (c *call) renderScopedWebhook(w *ScopedWebhook) scopedWebhookJSON {
 		Target:          w.Target,
 		URL:             c.conversationURL(w.ConversationSid) + "/Webhooks/" + w.Sid,
 		Configuration:   cfg,
-		DateCreated:     ts(w.DateCreated),
-		DateUpdated:     ts(w.DateUpdated),
+		DateCreated:     twiliorest.Time(w.DateCreated),
+		DateUpdated:     twiliorest.Time(w.DateUpdated),
 	}
 	if c.scoped {
 		j.ChatServiceSid = w.ChatServiceSid

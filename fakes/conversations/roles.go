@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // Permission values Twilio documents for Conversations roles. Conversation
@@ -104,8 +106,8 @@ func (c *call) renderRole(r *Role) roleJSON {
 		FriendlyName:   r.FriendlyName,
 		Type:           r.Type,
 		Permissions:    nonNil(r.Permissions),
-		DateCreated:    ts(r.DateCreated),
-		DateUpdated:    ts(r.DateUpdated),
+		DateCreated:    twiliorest.Time(r.DateCreated),
+		DateUpdated:    twiliorest.Time(r.DateUpdated),
 		URL:            c.base + c.prefix() + "/Roles/" + r.Sid,
 	}
 }

@@ -2,6 +2,8 @@ package conversations
 
 import (
 	"net/http"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 const maxServiceName = 256
@@ -22,8 +24,8 @@ func (c *call) renderService(svc *Service) serviceJSON {
 		AccountSid:   svc.AccountSid,
 		Sid:          svc.Sid,
 		FriendlyName: svc.FriendlyName,
-		DateCreated:  ts(svc.DateCreated),
-		DateUpdated:  ts(svc.DateUpdated),
+		DateCreated:  twiliorest.Time(svc.DateCreated),
+		DateUpdated:  twiliorest.Time(svc.DateUpdated),
 		URL:          u,
 		Links: map[string]string{
 			"conversations":                  u + "/Conversations",
@@ -117,9 +119,9 @@ func (c *call) renderServiceConfig(svc *Service) serviceConfigJSON {
 	u := c.base + "/v1/Services/" + svc.Sid + "/Configuration"
 	return serviceConfigJSON{
 		ChatServiceSid:                    svc.Sid,
-		DefaultConversationCreatorRoleSid: null(svc.Config.DefaultConversationCreatorRoleSid),
-		DefaultConversationRoleSid:        null(svc.Config.DefaultConversationRoleSid),
-		DefaultChatServiceRoleSid:         null(svc.Config.DefaultChatServiceRoleSid),
+		DefaultConversationCreatorRoleSid: twiliorest.Null(svc.Config.DefaultConversationCreatorRoleSid),
+		DefaultConversationRoleSid:        twiliorest.Null(svc.Config.DefaultConversationRoleSid),
+		DefaultChatServiceRoleSid:         twiliorest.Null(svc.Config.DefaultChatServiceRoleSid),
 		URL:                               u,
 		Links: map[string]string{
 			"notifications": u + "/Notifications",
@@ -203,7 +205,7 @@ type serviceNotificationJSON struct {
 }
 
 func renderTemplate(t NotificationTemplate) notificationTemplateJSON {
-	return notificationTemplateJSON{Enabled: t.Enabled, Template: null(t.Template), Sound: null(t.Sound)}
+	return notificationTemplateJSON{Enabled: t.Enabled, Template: twiliorest.Null(t.Template), Sound: twiliorest.Null(t.Sound)}
 }
 
 func (c *call) renderServiceNotification(svc *Service) serviceNotificationJSON {
@@ -211,7 +213,7 @@ func (c *call) renderServiceNotification(svc *Service) serviceNotificationJSON {
 	nm := renderTemplate(n.NewMessage)
 	badge := n.NewMessageBadgeCount
 	nm.BadgeCountEnabled = &badge
-	nm.WithMedia = &notificationWithMediaJSON{Enabled: n.NewMessageWithMedia.Enabled, Template: null(n.NewMessageWithMedia.Template)}
+	nm.WithMedia = &notificationWithMediaJSON{Enabled: n.NewMessageWithMedia.Enabled, Template: twiliorest.Null(n.NewMessageWithMedia.Template)}
 	return serviceNotificationJSON{
 		AccountSid:              svc.AccountSid,
 		ChatServiceSid:          svc.Sid,

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 const (
@@ -64,12 +66,12 @@ func (s *Server) renderUserLocked(c *call, u *User, single bool) userJSON {
 		Sid:            u.Sid,
 		AccountSid:     u.AccountSid,
 		ChatServiceSid: u.ChatServiceSid,
-		RoleSid:        null(u.RoleSid),
+		RoleSid:        twiliorest.Null(u.RoleSid),
 		Identity:       u.Identity,
-		FriendlyName:   null(u.FriendlyName),
+		FriendlyName:   twiliorest.Null(u.FriendlyName),
 		Attributes:     u.Attributes,
-		DateCreated:    ts(u.DateCreated),
-		DateUpdated:    ts(u.DateUpdated),
+		DateCreated:    twiliorest.Time(u.DateCreated),
+		DateUpdated:    twiliorest.Time(u.DateUpdated),
 		URL:            self,
 		Links:          map[string]string{"user_conversations": self + "/Conversations"},
 	}
@@ -98,7 +100,7 @@ func userEvent(u *User, name string) event {
 	v.Set("FriendlyName", u.FriendlyName)
 	v.Set("Attributes", u.Attributes)
 	v.Set("RoleSid", u.RoleSid)
-	if d := ts(u.DateCreated); d != nil {
+	if d := twiliorest.Time(u.DateCreated); d != nil {
 		v.Set("DateCreated", *d)
 	}
 	v.Set("Source", "API")
@@ -284,15 +286,15 @@ func (c *call) renderUserConversation(u *User, conv *conversation, p *Participan
 		LastReadMessageIndex: p.LastReadMessageIndex,
 		ParticipantSid:       p.Sid,
 		UserSid:              u.Sid,
-		FriendlyName:         null(conv.FriendlyName),
+		FriendlyName:         twiliorest.Null(conv.FriendlyName),
 		ConversationState:    conv.State,
 		Timers:               cj.Timers,
 		Attributes:           conv.Attributes,
-		DateCreated:          ts(conv.DateCreated),
-		DateUpdated:          ts(conv.DateUpdated),
+		DateCreated:          twiliorest.Time(conv.DateCreated),
+		DateUpdated:          twiliorest.Time(conv.DateUpdated),
 		CreatedBy:            conv.CreatedBy,
 		NotificationLevel:    level,
-		UniqueName:           null(conv.UniqueName),
+		UniqueName:           twiliorest.Null(conv.UniqueName),
 		URL:                  c.base + c.prefix() + "/Users/" + u.Sid + "/Conversations/" + conv.Sid,
 		Links: map[string]string{
 			"participant":  cj.URL + "/Participants/" + p.Sid,
@@ -388,7 +390,7 @@ func updateUserConversation(s *Server, c *call) error {
 		p.NotificationLevel = level
 	}
 	if hasLastTS {
-		p.LastReadTimestamp = *ts(lastTS)
+		p.LastReadTimestamp = *twiliorest.Time(lastTS)
 	}
 	if hasLastIdx {
 		p.LastReadMessageIndex = &lastIdx

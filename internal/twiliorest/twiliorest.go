@@ -1,7 +1,8 @@
 // Package twiliorest holds the wire shapes every Twilio REST API shares,
 // for the servers that answer as Twilio does (the Conversations fake,
 // Studio's REST API on FlowService): the error body, the meta object of
-// list responses, and how a JSON answer is written.
+// list responses, how a JSON answer is written, and how its times and
+// unset strings are rendered.
 package twiliorest
 
 import (
@@ -9,7 +10,26 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
+
+// Time formats t as Twilio renders dates in JSON (ISO 8601 in UTC, no
+// fractional seconds); the zero time is null.
+func Time(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format("2006-01-02T15:04:05Z")
+	return &s
+}
+
+// Null renders "" as null, as Twilio renders an unset string.
+func Null(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
 
 // ErrorBody is the JSON shape of a Twilio error, the one every Twilio SDK
 // decodes (twilio-go's client.TwilioRestError). Details is left out when

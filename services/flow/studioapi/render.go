@@ -5,6 +5,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
+	"github.com/convoflow/convoflow/internal/twiliorest"
 )
 
 // Wire shapes, with the spec's field names and nullability. Fields the
@@ -17,16 +18,7 @@ func isoTime(t *timestamppb.Timestamp) *string {
 	if t == nil {
 		return nil
 	}
-	s := t.AsTime().UTC().Format("2006-01-02T15:04:05Z")
-	return &s
-}
-
-// null turns "" into null.
-func null(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
+	return twiliorest.Time(t.AsTime())
 }
 
 // object renders a Struct as a JSON object; nil is {}.
@@ -95,7 +87,7 @@ func (a *API) renderRevision(r *flowv1.FlowRevision, full bool) revisionJSON {
 		FriendlyName:  r.GetFriendlyName(),
 		Status:        statusName(r.GetStatus()),
 		Revision:      r.GetRevision(),
-		CommitMessage: null(r.GetCommitMessage()),
+		CommitMessage: twiliorest.Null(r.GetCommitMessage()),
 		DateCreated:   isoTime(r.GetCreateTime()),
 		DateUpdated:   isoTime(r.GetUpdateTime()),
 		URL:           a.url("Flows", r.GetSid(), "Revisions", itoa(r.GetRevision())),
@@ -168,7 +160,7 @@ func (a *API) renderExecution(e *flowv1.Execution) executionJSON {
 		Status:                status,
 		DateCreated:           isoTime(e.GetCreateTime()),
 		DateUpdated:           isoTime(e.GetUpdateTime()),
-		InitiatedBy:           null(e.GetConversationSid()),
+		InitiatedBy:           twiliorest.Null(e.GetConversationSid()),
 		URL:                   u,
 		Links: map[string]string{
 			"steps":             u + "/Steps",
@@ -212,7 +204,7 @@ func (a *API) renderStep(flowSid string, s *flowv1.ExecutionStep) stepJSON {
 		AccountSid:       a.accountSid,
 		FlowSid:          s.GetFlowSid(),
 		ExecutionSid:     s.GetExecutionSid(),
-		ParentStepSid:    null(s.GetParentStepSid()),
+		ParentStepSid:    twiliorest.Null(s.GetParentStepSid()),
 		Name:             s.GetName(),
 		Context:          map[string]any{},
 		TransitionedFrom: s.GetTransitionedFrom(),
