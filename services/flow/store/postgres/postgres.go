@@ -217,30 +217,32 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.wrap("begin", err)
 	}
+	defer conn.Release()
+	t := &tx{conn: conn}
 	done := false
 	defer func() {
 		if !done {
 			// fn failed, panicked or called runtime.Goexit.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 			defer cancel()
-			_ = tx.Rollback(rctx)
+			t.rollback(rctx)
 		}
 	}()
-	if err := fn(&queries{db: tx, now: s.now, channel: s.channel}); err != nil {
+	if err := fn(&queries{db: t, now: s.now, channel: s.channel}); err != nil {
 		return err
 	}
 	// If a statement failed anyway (a lost connection, a statement
 	// timeout) and fn went on, the transaction is aborted: COMMIT then
-	// rolls back and pgx reports pgx.ErrTxCommitRollback, rather than
-	// part of fn's work being committed. pgx closes the connection when a
-	// failed COMMIT leaves the transaction open, so nothing is left to
-	// roll back either way.
+	// rolls back and reports pgx.ErrTxCommitRollback, rather than part of
+	// fn's work being committed. A connection that a failed COMMIT leaves
+	// in a transaction is closed (tx.commit), so nothing is left to roll
+	// back either way.
 	done = true
-	if err := tx.Commit(ctx); err != nil {
+	if err := t.commit(ctx); err != nil {
 		return s.wrap("commit", err)
 	}
 	return nil
