@@ -233,18 +233,14 @@ func (r *Runner) processEvent(ctx context.Context, e store.Event, fence func(sto
 		return r.finishEvent(ctx, e, Outcome{Disposition: DispositionFailed, Error: "unreadable event payload: " + err.Error()}, fence)
 	}
 	msg := r.conversationMessage(ev)
-	row, err := r.st.FindActiveExecutionByConversation(ctx, e.FlowSID, e.ConversationSID)
-	if errors.Is(err, store.ErrNotFound) && ev.Author != "" {
-		// A REST execution of the flow for this contact, waiting for a
-		// reply, takes it: its message went into this conversation, and
-		// Studio keys messaging executions on the contact.
-		if rest, rerr := r.st.FindActiveExecutionByContact(ctx, e.FlowSID, ev.Author); rerr == nil && len(rest.State) > 0 {
-			if x, derr := decodeExecution(rest); derr == nil && x.Wait != nil {
-				row, err = rest, nil
-			}
-		} else if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-			return fmt.Errorf("runner: %w", rerr)
-		}
+	// The conversation's execution, or else a REST execution of the flow
+	// for this contact: its message went into this conversation, and
+	// Studio keys messaging executions on the contact.
+	row, err := r.st.FindActiveExecutionForMessage(ctx, e.FlowSID, e.ConversationSID, ev.Author)
+	if err == nil && row.ConversationSID == "" && !waitingRow(row) {
+		// A REST execution takes the message only while it waits for a
+		// reply; otherwise the message starts an execution of its own.
+		row, err = store.Execution{}, store.ErrNotFound
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -292,6 +288,16 @@ func (r *Runner) processEvent(ctx context.Context, e store.Event, fence func(sto
 	out := Outcome{Disposition: DispositionResumed, ExecutionSid: row.SID}
 	_, err = r.commit(ctx, at, res, r.markDone(ctx, e, out, fence))
 	return err
+}
+
+// waitingRow reports whether a stored execution is parked waiting for a
+// reply.
+func waitingRow(row store.Execution) bool {
+	if len(row.State) == 0 {
+		return false
+	}
+	x, err := decodeExecution(row)
+	return err == nil && x.Wait != nil
 }
 
 func (r *Runner) startFromEvent(ctx context.Context, e store.Event, ev ConversationEvent, msg engine.ConversationMessage, placeholder *store.Execution, fence func(store.Tx) error) error {

@@ -135,17 +135,12 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	// transaction of its own. An event recorded later takes the lease
 	// again in the transaction that records it.
 	fence := func(tx store.Tx) error {
-		handedBack = false
-		if _, err := tx.RenewLease(wctx, name, owner, r.now(), r.cfg.LeaseTTL); err != nil {
+		released, err := tx.SettleLease(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL)
+		if err != nil {
+			handedBack = false
 			return fmt.Errorf("%w: %w", errLeaseLost, err)
 		}
-		if _, err := tx.NextPendingEvent(wctx, conv); !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err := tx.ReleaseLease(wctx, name, owner); err != nil {
-			return err
-		}
-		handedBack = true
+		handedBack = released
 		return nil
 	}
 	g := &guard{

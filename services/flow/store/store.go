@@ -57,6 +57,13 @@ type Tx interface {
 	// FindActiveExecutionByContact returns the flow's active REST execution
 	// (no conversation) for the contact, or ErrNotFound.
 	FindActiveExecutionByContact(ctx context.Context, flowSID, contactChannelAddress string) (Execution, error)
+	// FindActiveExecutionForMessage returns the execution a message in the
+	// conversation from the contact goes to: the flow's active execution in
+	// the conversation, or else its active REST execution for the contact
+	// (none is looked for when contact is empty); ErrNotFound when there
+	// is neither. It is the two Find methods above in one query, which
+	// every inbound message asks.
+	FindActiveExecutionForMessage(ctx context.Context, flowSID, conversationSID, contact string) (Execution, error)
 
 	// AppendStep adds a step to an execution and returns it with its
 	// sequence, and with the execution's flow as its FlowSID when it had
@@ -111,6 +118,15 @@ type Tx interface {
 	// ReleaseLease gives up owner's lease. Releasing a lease that does not
 	// exist is not an error; *LeaseHeldError when another owner holds it.
 	ReleaseLease(ctx context.Context, name, owner string) error
+	// SettleLease ends a commit of owner's work on a conversation's queue:
+	// while an event of conversationSID is still pending it extends the
+	// lease to now+ttl, as RenewLease, and reports false; when none is
+	// left it releases it, as ReleaseLease, and reports true. Either way
+	// the commit fails unless owner still holds the lease: *LeaseHeldError
+	// when another owner holds it, ErrNotFound when there is none. The
+	// runner's worker ends every event's commit with it, so it is one
+	// statement where the store can make it one.
+	SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (released bool, err error)
 	// RenewLeases extends, in one statement, those of owner's leases among
 	// names to now+ttl (a replica's heartbeat) and returns the names it
 	// extended, in no particular order. A name missing from the result is

@@ -133,6 +133,30 @@ func (q *queries) FindActiveExecutionByContact(ctx context.Context, flowSID, con
 		`flow_sid = $1 AND contact_channel_address = $2 AND conversation_sid = '' AND status = 'active'`, flowSID, contact)
 }
 
+func (q *queries) FindActiveExecutionForMessage(ctx context.Context, flowSID, conversationSID, contact string) (store.Execution, error) {
+	if conversationSID == "" {
+		return store.Execution{}, fmt.Errorf("conversation SID is empty: %w", store.ErrInvalidArgument)
+	}
+	what := fmt.Sprintf("active execution of flow %s for a message in conversation %s from %q", flowSID, conversationSID, contact)
+	if !textOK(flowSID, conversationSID, contact) {
+		return store.Execution{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	e, err := scanExecution(q.db.QueryRow(ctx, `SELECT `+executionCols+` FROM (
+			SELECT 0 AS pref, `+executionCols+` FROM executions
+				WHERE flow_sid = $1 AND conversation_sid = $2 AND conversation_sid <> '' AND status = 'active'
+			UNION ALL
+			SELECT 1 AS pref, `+executionCols+` FROM executions
+				WHERE $3 <> '' AND flow_sid = $1 AND contact_channel_address = $3 AND conversation_sid = '' AND status = 'active'
+		) found ORDER BY pref LIMIT 1`, flowSID, conversationSID, contact))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Execution{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Execution{}, sqlError("get "+what, err)
+	}
+	return e, nil
+}
+
 func (q *queries) ListExecutions(ctx context.Context, p store.ListExecutionsParams) (store.ExecutionPage, error) {
 	size, err := store.PageSize(p.PageSize)
 	if err != nil {

@@ -95,6 +95,39 @@ func (q *queries) ReleaseLease(ctx context.Context, name, owner string) error {
 	return nil
 }
 
+func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (bool, error) {
+	if err := store.CheckLease(name, owner, now, ttl); err != nil {
+		return false, err
+	}
+	if err := store.CheckText("conversation SID", conversationSID); err != nil {
+		return false, err
+	}
+	// One round trip: the sub-statements share one snapshot, which sees
+	// this transaction's own writes (the event just marked done), and
+	// exactly one of them touches the lease row, so the row is renewed or
+	// deleted, never both. An event another transaction commits after
+	// the snapshot finds the lease held and leaves the event to its
+	// holder; the runner looks once more after a release, which covers
+	// it as it covers any event recorded between a look and a release.
+	var released, renewed bool
+	err := q.db.QueryRow(ctx, `WITH pending AS (
+			SELECT EXISTS (SELECT 1 FROM events WHERE conversation_sid = $3 AND status = 'pending') AS queued
+		), released AS (
+			DELETE FROM leases WHERE name = $1 AND owner = $2 AND NOT (SELECT queued FROM pending) RETURNING 1
+		), renewed AS (
+			UPDATE leases SET expire_time = $4 WHERE name = $1 AND owner = $2 AND (SELECT queued FROM pending) RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM released), EXISTS (SELECT 1 FROM renewed)`,
+		name, owner, conversationSID, store.Normalize(now.Add(ttl))).Scan(&released, &renewed)
+	if err != nil {
+		return false, sqlError(fmt.Sprintf("settle lease %q", name), err)
+	}
+	if !released && !renewed {
+		return false, q.leaseHeld(ctx, name)
+	}
+	return released, nil
+}
+
 func (q *queries) RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error) {
 	if err := store.CheckLease("(heartbeat)", owner, now, ttl); err != nil {
 		return nil, err

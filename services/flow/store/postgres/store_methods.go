@@ -96,6 +96,11 @@ func (s *Store) FindActiveExecutionByContact(ctx context.Context, flowSID, conta
 	return s.direct.FindActiveExecutionByContact(ctx, flowSID, contact)
 }
 
+// FindActiveExecutionForMessage implements [store.Tx].
+func (s *Store) FindActiveExecutionForMessage(ctx context.Context, flowSID, conversationSID, contact string) (store.Execution, error) {
+	return s.direct.FindActiveExecutionForMessage(ctx, flowSID, conversationSID, contact)
+}
+
 // AppendStep implements [store.Tx].
 func (s *Store) AppendStep(ctx context.Context, st store.Step) (store.Step, error) {
 	return s.direct.AppendStep(ctx, st)
@@ -166,6 +171,11 @@ func (s *Store) RenewLease(ctx context.Context, name, owner string, now time.Tim
 // ReleaseLease implements [store.Tx].
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	return s.direct.ReleaseLease(ctx, name, owner)
+}
+
+// SettleLease implements [store.Tx].
+func (s *Store) SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (bool, error) {
+	return s.direct.SettleLease(ctx, name, owner, conversationSID, now, ttl)
 }
 
 // RenewLeases implements [store.Tx].

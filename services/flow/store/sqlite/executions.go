@@ -115,6 +115,29 @@ func (q *queries) FindActiveExecutionByContact(ctx context.Context, flowSID, con
 		`flow_sid = ? AND contact_channel_address = ? AND conversation_sid = '' AND status = 'active'`, flowSID, contact)
 }
 
+func (q *queries) FindActiveExecutionForMessage(ctx context.Context, flowSID, conversationSID, contact string) (store.Execution, error) {
+	if conversationSID == "" {
+		return store.Execution{}, fmt.Errorf("conversation SID is empty: %w", store.ErrInvalidArgument)
+	}
+	what := fmt.Sprintf("active execution of flow %s for a message in conversation %s from %q", flowSID, conversationSID, contact)
+	// Each arm keeps its partial index (INDEXED BY, see above) and finds
+	// at most one row; the conversation's comes first.
+	e, err := scanExecution(q.db.QueryRowContext(ctx, `SELECT `+executionCols+` FROM (
+			SELECT 0 AS pref, `+executionCols+` FROM executions INDEXED BY executions_active_conversation
+				WHERE flow_sid = ?1 AND conversation_sid = ?2 AND conversation_sid <> '' AND status = 'active'
+			UNION ALL
+			SELECT 1 AS pref, `+executionCols+` FROM executions INDEXED BY executions_active_contact
+				WHERE ?3 <> '' AND flow_sid = ?1 AND contact_channel_address = ?3 AND conversation_sid = '' AND status = 'active'
+		) ORDER BY pref LIMIT 1`, flowSID, conversationSID, contact))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Execution{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Execution{}, fmt.Errorf("get %s: %w", what, err)
+	}
+	return e, nil
+}
+
 func (q *queries) ListExecutions(ctx context.Context, p store.ListExecutionsParams) (store.ExecutionPage, error) {
 	size, err := store.PageSize(p.PageSize)
 	if err != nil {

@@ -87,6 +87,38 @@ func (q *queries) ReleaseLease(ctx context.Context, name, owner string) error {
 	return nil
 }
 
+func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (bool, error) {
+	if err := store.CheckLease(name, owner, now, ttl); err != nil {
+		return false, err
+	}
+	var pending bool
+	if err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events
+		WHERE conversation_sid = ? AND status = 'pending')`, conversationSID).Scan(&pending); err != nil {
+		return false, fmt.Errorf("settle lease %q: %w", name, err)
+	}
+	// One write either way: the lease row is renewed or deleted, never
+	// both, and a lease that is not owner's is left alone.
+	var (
+		res sql.Result
+		err error
+	)
+	if pending {
+		res, err = q.db.ExecContext(ctx, `UPDATE leases SET expire_time = ? WHERE name = ? AND owner = ?`,
+			store.TimeToMicros(now.Add(ttl)), name, owner)
+	} else {
+		res, err = q.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
+	}
+	if err != nil {
+		return false, fmt.Errorf("settle lease %q: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("settle lease %q: %w", name, err)
+	} else if n == 0 {
+		return false, q.leaseHeld(ctx, name)
+	}
+	return !pending, nil
+}
+
 func (q *queries) RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error) {
 	if err := store.CheckLease("(heartbeat)", owner, now, ttl); err != nil {
 		return nil, err

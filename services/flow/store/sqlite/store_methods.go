@@ -94,6 +94,11 @@ func (s *Store) FindActiveExecutionByContact(ctx context.Context, flowSID, conta
 	return s.reader.FindActiveExecutionByContact(ctx, flowSID, contact)
 }
 
+// FindActiveExecutionForMessage implements [store.Tx].
+func (s *Store) FindActiveExecutionForMessage(ctx context.Context, flowSID, conversationSID, contact string) (store.Execution, error) {
+	return s.reader.FindActiveExecutionForMessage(ctx, flowSID, conversationSID, contact)
+}
+
 // AppendStep implements [store.Tx].
 func (s *Store) AppendStep(ctx context.Context, st store.Step) (store.Step, error) {
 	return write(ctx, s, func(q *queries) (store.Step, error) { return q.AppendStep(ctx, st) })
@@ -167,6 +172,13 @@ func (s *Store) RenewLease(ctx context.Context, name, owner string, now time.Tim
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	_, err := write(ctx, s, func(q *queries) (struct{}, error) { return struct{}{}, q.ReleaseLease(ctx, name, owner) })
 	return err
+}
+
+// SettleLease implements [store.Tx].
+func (s *Store) SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (bool, error) {
+	return write(ctx, s, func(q *queries) (bool, error) {
+		return q.SettleLease(ctx, name, owner, conversationSID, now, ttl)
+	})
 }
 
 // RenewLeases implements [store.Tx].

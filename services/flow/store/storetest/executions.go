@@ -132,11 +132,39 @@ func testExecutionActivePerContact(t *testing.T, s store.Store) {
 	if got := must[store.Execution](t)(s.FindActiveExecutionByConversation(ctxOf(t), f.SID, conv.ConversationSID)); got.SID != conv.SID {
 		t.Errorf("active by conversation = %s, want %s", got.SID, conv.SID)
 	}
+	// A message goes to its conversation's execution first, else to the
+	// contact's REST execution.
+	other := newConversationSID()
+	for _, tc := range []struct {
+		name, conversation, contact string
+		want                        string
+	}{
+		{"conversation_first", conv.ConversationSID, contact, conv.SID},
+		{"conversation_only", conv.ConversationSID, "", conv.SID},
+		{"rest_for_contact", other, contact, first.SID},
+		{"no_contact", other, "", ""},
+		{"other_contact", other, "+15550199", ""},
+	} {
+		t.Run("for_message_"+tc.name, func(t *testing.T) {
+			got, err := s.FindActiveExecutionForMessage(ctxOf(t), f.SID, tc.conversation, tc.contact)
+			if tc.want == "" {
+				wantErr(t, err, store.ErrNotFound)
+				return
+			}
+			if err != nil || got.SID != tc.want {
+				t.Errorf("execution for the message = %s, %v; want %s", got.SID, err, tc.want)
+			}
+		})
+	}
+	_, err = s.FindActiveExecutionForMessage(ctxOf(t), f.SID, "", contact)
+	wantErr(t, err, store.ErrInvalidArgument)
 	// Deleting the active execution frees the contact too.
 	if err := s.DeleteExecution(ctxOf(t), first.SID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.FindActiveExecutionByContact(ctxOf(t), f.SID, contact)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.FindActiveExecutionForMessage(ctxOf(t), f.SID, other, contact)
 	wantErr(t, err, store.ErrNotFound)
 	createExecution(t, s, f, "", contact)
 	_, err = s.FindActiveExecutionByContact(ctxOf(t), f.SID, "")

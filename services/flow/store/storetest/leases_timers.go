@@ -11,6 +11,71 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
+// testSettleLease: a commit that leaves events pending keeps the lease
+// (extended), one that leaves none gives it back, inside the transaction
+// that marked the last event done; an owner who lost the lease fails.
+func testSettleLease(t *testing.T, s store.Store) {
+	const ttl = 30 * time.Second
+	f := createFlow(t, s, store.FlowStatusPublished)
+	conv := newConversationSID()
+	name := "conversation:" + conv
+	first, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, conv, "IM1", "")))
+	second, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, conv, "IM2", "")))
+
+	_, err := s.SettleLease(ctxOf(t), name, "a", conv, t0, ttl)
+	wantErr(t, err, store.ErrNotFound)
+	must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "a", t0, ttl))
+	_, err = s.SettleLease(ctxOf(t), name, "b", conv, t0, ttl)
+	var held *store.LeaseHeldError
+	if !errors.As(err, &held) || held.Owner != "a" {
+		t.Fatalf("settling another owner's lease: %v, want *store.LeaseHeldError held by a", err)
+	}
+
+	settle := func(id int64, at time.Time) bool {
+		t.Helper()
+		var released bool
+		if err := s.InTx(ctxOf(t), func(tx store.Tx) error {
+			if err := tx.MarkEventDone(ctxOf(t), id, nil, at); err != nil {
+				return err
+			}
+			var err error
+			released, err = tx.SettleLease(ctxOf(t), name, "a", conv, at, ttl)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return released
+	}
+	if settle(first.ID, t0.Add(time.Second)) {
+		t.Fatal("released with an event pending")
+	}
+	// Past the first expiry, the lease is still a's: settling extended it.
+	_, err = s.AcquireLease(ctxOf(t), name, "b", t0.Add(ttl), ttl)
+	if !errors.As(err, &held) || held.Owner != "a" {
+		t.Fatalf("taking a settled lease: %v, want *store.LeaseHeldError held by a", err)
+	}
+	diff(t, "expiry of the settled lease", t0.Add(time.Second+ttl), held.ExpireTime)
+	if !settle(second.ID, t0.Add(2*time.Second)) {
+		t.Fatal("kept the lease with no event pending")
+	}
+	l := must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "b", t0.Add(2*time.Second), ttl))
+	diff(t, "lease after settling the last event", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(2*time.Second + ttl)}, l)
+
+	// A failed settle rolls the commit back: the event stays pending.
+	third, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, conv, "IM3", "")))
+	err = s.InTx(ctxOf(t), func(tx store.Tx) error {
+		if err := tx.MarkEventDone(ctxOf(t), third.ID, nil, t0); err != nil {
+			return err
+		}
+		_, err := tx.SettleLease(ctxOf(t), name, "a", conv, t0.Add(3*time.Second), ttl)
+		return err
+	})
+	if !errors.As(err, &held) {
+		t.Fatalf("settling a lost lease: %v, want *store.LeaseHeldError", err)
+	}
+	diff(t, "event of the failed commit", store.EventStatusPending, must[store.Event](t)(s.GetEvent(ctxOf(t), third.ID)).Status)
+}
+
 func testLeaseLifecycle(t *testing.T, s store.Store) {
 	const name, ttl = "conversation:CH1", 30 * time.Second
 	held := func(t *testing.T, err error, owner string) {

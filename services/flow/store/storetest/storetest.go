@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"event_record_concurrent", testEventConcurrent},
 		{"event_delete_done", testEventDeleteDone},
 		{"lease_lifecycle", testLeaseLifecycle},
+		{"lease_settle", testSettleLease},
 		{"lease_exclusive_concurrent", testLeaseConcurrent},
 		{"timer_schedule_claim_delete", testTimers},
 		{"timer_claim_two_owners_concurrent", testTimerClaimConcurrent},
