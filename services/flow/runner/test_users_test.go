@@ -74,10 +74,7 @@ func TestTestUsersRunLatestRevision(t *testing.T) {
 func TestTestUsersOfDraftOnlyFlow(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
-	sid := newSID(store.PrefixFlow)
-	if _, err := h.st.CreateFlow(context.Background(), store.Flow{SID: sid, FriendlyName: "draft", Status: store.FlowStatusDraft, Definition: readFile(t, "testdata/send-once.json"), Valid: true}); err != nil {
-		t.Fatal(err)
-	}
+	sid := h.createDraftFlow(readFile(t, "testdata/send-once.json"))
 	h.setTestUsers(sid, tester)
 	chTester := h.conversationWith(sid, "", tester)
 	chCustomer := h.conversation(sid, "")
