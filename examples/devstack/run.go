@@ -27,6 +27,7 @@ func runStack(ctx context.Context, c config, out io.Writer) error {
 		"FakeURL": c.fakeURL(), "FlowURL": c.flowURL(), "PartyURL": c.partyURL(), "Data": c.data,
 		"FlowPort": c.flowPort, "PartyPort": c.partyPort, "Key": c.apiKey,
 		"FlowSid": flowSid, "Note": note, "Twilio": twilioNumber, "Customer": customerNumber,
+		"AccountSid": accountSid, "AuthToken": authToken,
 	}); err != nil {
 		return err
 	}
@@ -46,6 +47,7 @@ convoflow is running.
   FlowService          {{.FlowURL}}    (gRPC, Connect, gRPC-Web; SQLite in {{.Data}})
   ParticipantService   {{.PartyURL}}    (gRPC; Run Function endpoints under /functions/)
   Web console          {{.FlowURL}}/console/    (sign in with the API key below)
+  Studio REST API v2   {{.FlowURL}}/v2/    (basic auth {{.AccountSid}}:{{.AuthToken}}, or the API key as bearer)
   Logs                 {{.Data}}/logs/
 
 Flow "Support agent demo" {{.FlowSid}}: {{.Note}}.

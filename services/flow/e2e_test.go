@@ -541,6 +541,54 @@ func TestE2E_handleConversationEvent(t *testing.T) {
 	}
 }
 
+// TestE2E_testUsers is Studio's test-user rule end to end: revision 1 is
+// published, revision 2 is a draft that answers differently, and alice is
+// the flow's test user. Her message runs revision 2, bob's revision 1.
+func TestE2E_testUsers(t *testing.T) {
+	t.Parallel()
+	const (
+		alice = "+15551280001"
+		bob   = "+15551280002"
+	)
+	s := startStack(t)
+	c := s.svc.clients[0]
+	ctx := t.Context()
+	flowSid := deploy(t, c, "echo", testdataStruct(t, "flows/echo.json"))
+	b, err := os.ReadFile("testdata/flows/echo.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	draft := mustStruct(t, strings.Replace(string(b), `"echo: {{trigger.conversation.Body}}"`, `"draft echo: {{trigger.conversation.Body}}"`, 1))
+	up, err := c.UpdateFlow(ctx, &flowv1.UpdateFlowRequest{Sid: flowSid, Status: flowv1.FlowStatus_FLOW_STATUS_DRAFT, Definition: draft, CommitMessage: "try a new answer"})
+	if err != nil || up.GetFlow().GetRevision() != 2 {
+		t.Fatalf("UpdateFlow draft = %v, %v", up, err)
+	}
+	if _, err := c.UpdateFlowTestUsers(ctx, &flowv1.UpdateFlowTestUsersRequest{FlowSid: flowSid, TestUsers: []string{alice}}); err != nil {
+		t.Fatalf("UpdateFlowTestUsers: %v", err)
+	}
+
+	for _, tt := range []struct {
+		contact, colleague string
+		revision           int32
+		reply              string
+	}{
+		{alice, "+15551280011", 2, "draft echo: hi"},
+		{bob, "+15551280012", 1, "echo: hi"},
+	} {
+		t.Run(tt.contact, func(t *testing.T) {
+			ch := s.conversation(t, flowSid, tt.contact, tt.colleague)
+			s.text(t, tt.contact, "hi")
+			e := executionIn(t, c, flowSid, ch, ended)
+			if e.GetFlowRevision() != tt.revision || e.GetContactChannelAddress() != tt.contact {
+				t.Errorf("execution runs revision %d for %s, want %d for %s", e.GetFlowRevision(), e.GetContactChannelAddress(), tt.revision, tt.contact)
+			}
+			if got := s.smsBodies(tt.contact, ch); !slices.Contains(got, tt.reply) || len(got) != 1 {
+				t.Errorf("SMS to %s = %q, want only %q", tt.contact, got, tt.reply)
+			}
+		})
+	}
+}
+
 func TestE2E_restTriggerWatchAndEnd(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)

@@ -43,6 +43,8 @@ type flowClient interface {
 	ValidateFlow(context.Context, *flowv1.ValidateFlowRequest) (*flowv1.ValidateFlowResponse, error)
 	ListFlowRevisions(context.Context, *flowv1.ListFlowRevisionsRequest) (*flowv1.ListFlowRevisionsResponse, error)
 	GetFlowRevision(context.Context, *flowv1.GetFlowRevisionRequest) (*flowv1.GetFlowRevisionResponse, error)
+	GetFlowTestUsers(context.Context, *flowv1.GetFlowTestUsersRequest) (*flowv1.GetFlowTestUsersResponse, error)
+	UpdateFlowTestUsers(context.Context, *flowv1.UpdateFlowTestUsersRequest) (*flowv1.UpdateFlowTestUsersResponse, error)
 	CreateExecution(context.Context, *flowv1.CreateExecutionRequest) (*flowv1.CreateExecutionResponse, error)
 	GetExecution(context.Context, *flowv1.GetExecutionRequest) (*flowv1.GetExecutionResponse, error)
 	ListExecutions(context.Context, *flowv1.ListExecutionsRequest) (*flowv1.ListExecutionsResponse, error)
@@ -106,6 +108,12 @@ func (g grpcClient) ListFlowRevisions(ctx context.Context, r *flowv1.ListFlowRev
 }
 func (g grpcClient) GetFlowRevision(ctx context.Context, r *flowv1.GetFlowRevisionRequest) (*flowv1.GetFlowRevisionResponse, error) {
 	return g.c.GetFlowRevision(ctx, r)
+}
+func (g grpcClient) GetFlowTestUsers(ctx context.Context, r *flowv1.GetFlowTestUsersRequest) (*flowv1.GetFlowTestUsersResponse, error) {
+	return g.c.GetFlowTestUsers(ctx, r)
+}
+func (g grpcClient) UpdateFlowTestUsers(ctx context.Context, r *flowv1.UpdateFlowTestUsersRequest) (*flowv1.UpdateFlowTestUsersResponse, error) {
+	return g.c.UpdateFlowTestUsers(ctx, r)
 }
 func (g grpcClient) CreateExecution(ctx context.Context, r *flowv1.CreateExecutionRequest) (*flowv1.CreateExecutionResponse, error) {
 	return g.c.CreateExecution(ctx, r)

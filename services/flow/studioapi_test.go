@@ -64,8 +64,8 @@ func definitionOf(tb testing.TB, name string) map[string]any {
 
 // TestStudioAPI_newUser is the "tried as a new user would": the
 // official StudioV2 client, pointed at a running FlowService, manages a
-// flow and an execution from start to end, and every answer, success or
-// error, is valid against twilio_studio_v2.json.
+// flow, its test users and its executions from start to end, and every
+// answer, success or error, is valid against twilio_studio_v2.json.
 func TestStudioAPI_newUser(t *testing.T) {
 	t.Parallel()
 	spec := openapitest.Load(t, "specs/twilio_studio_v2.json")
@@ -251,14 +251,42 @@ func TestStudioAPI_newUser(t *testing.T) {
 		t.Errorf("FetchExecution after delete: %d/%d, want 20404/404", code, status)
 	}
 
+	// Test users: the customer runs the draft saved next, the colleague
+	// the published revision 2.
 	users, err := api.FetchTestUser(flowSid)
-	if err != nil || users.TestUsers == nil || len(*users.TestUsers) != 0 {
-		t.Errorf("FetchTestUser = %v, %v", users, err)
+	if err != nil || users.TestUsers == nil || len(*users.TestUsers) != 0 || *users.Sid != flowSid {
+		t.Errorf("FetchTestUser before any = %+v, %v", users, err)
 	}
-	if _, err := api.UpdateTestUser(flowSid, (&studio.UpdateTestUserParams{}).SetTestUsers([]string{"alice"})); err == nil {
-		t.Error("UpdateTestUser: no error")
+	set, err := api.UpdateTestUser(flowSid, (&studio.UpdateTestUserParams{}).SetTestUsers([]string{customer, "whatsapp:" + customer, customer}))
+	if err != nil {
+		t.Fatalf("UpdateTestUser: %v", err)
+	}
+	wantUsers := []string{customer, "whatsapp:" + customer}
+	if diff := cmp.Diff(wantUsers, *set.TestUsers); diff != "" || *set.Url != s.publicURL+"/v2/Flows/"+flowSid+"/TestUsers" {
+		t.Errorf("UpdateTestUser = %s, users (-want +got):\n%s", *set.Url, diff)
+	}
+	if users, err := api.FetchTestUser(flowSid); err != nil || !cmp.Equal(wantUsers, *users.TestUsers) {
+		t.Errorf("FetchTestUser = %+v, %v; want %q", users, err, wantUsers)
+	}
+	if _, err := api.UpdateTestUser(flowSid, (&studio.UpdateTestUserParams{}).SetTestUsers([]string{" " + customer[1:]})); err == nil {
+		t.Error("UpdateTestUser with a space for the +: no error")
 	} else if code, status := twilioError(t, err); code != 20001 || status != 400 {
-		t.Errorf("UpdateTestUser: %d/%d, want 20001/400", code, status)
+		t.Errorf("UpdateTestUser with a space for the +: %d/%d, want 20001/400", code, status)
+	}
+	if _, err := api.UpdateFlow(flowSid, (&studio.UpdateFlowParams{}).SetStatus("draft").SetCommitMessage("try it")); err != nil {
+		t.Fatalf("UpdateFlow draft: %v", err)
+	}
+	for contact, want := range map[string]int{customer: 3, colleague: 2} {
+		e, err := api.CreateExecution(flowSid, (&studio.CreateExecutionParams{}).SetTo(contact).SetFrom(proxyNumber))
+		if err != nil {
+			t.Fatalf("CreateExecution for %s: %v", contact, err)
+		}
+		if *e.FlowVersion != want {
+			t.Errorf("execution for %s runs revision %d, want %d", contact, *e.FlowVersion, want)
+		}
+	}
+	if users, err := api.FetchTestUser(flowSid); err != nil || !cmp.Equal(wantUsers, *users.TestUsers) {
+		t.Errorf("FetchTestUser after a new revision = %+v, %v; want %q", users, err, wantUsers)
 	}
 
 	intruder := studioClient(t, s, spec, "wrongtoken").StudioV2
@@ -276,8 +304,7 @@ func TestStudioAPI_newUser(t *testing.T) {
 	} else if code, status := twilioError(t, err); code != 20404 || status != 404 {
 		t.Errorf("FetchFlow after delete: %d/%d, want 20404/404", code, status)
 	}
-	// UpdateTestUser has only an error answer: convoflow has no test users.
-	if missing := spec.Missing("UpdateTestUser"); len(missing) > 0 {
+	if missing := spec.Missing(); len(missing) > 0 {
 		t.Errorf("operations without a successful answer: %v", missing)
 	}
 }

@@ -49,8 +49,9 @@
 // handed-back work, the others are found by the next rescan.
 //
 // An event for a conversation without an active execution of the flow starts
-// one at incomingConversationMessage on the flow's latest published revision,
-// with trigger.conversation filled from the event; ChannelAttributes (the
+// one at incomingConversationMessage on the flow's latest published revision
+// (its latest revision, draft or published, when the message's author is one
+// of the flow's test users), with trigger.conversation filled from the event; ChannelAttributes (the
 // conversation's attributes) and flow.channel.address (the participant's
 // proxy address) are fetched from the Conversations API only when the
 // definition mentions them, and left out, with a warning, when that fails.
@@ -60,6 +61,12 @@
 // for a reply, the message resumes that one: its question was posted into
 // this conversation (see TwilioMessenger), and Studio keys messaging
 // executions on the contact. An execution keeps the revision it started on.
+//
+// Which revision a new execution runs is read in one query with the test
+// users (store.GetRevisionForContact), on every start: no cache of the lists
+// to keep right across replicas, and no extra round trip per event. A
+// run-subflow that names LatestPublished resolves the same way for the
+// parent execution's contact and the parent's test users.
 //
 // # Side effects exactly once per replay
 //

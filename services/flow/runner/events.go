@@ -41,7 +41,7 @@ type Disposition string
 
 // Dispositions. HandleConversationEvent answers QUEUED, DUPLICATE or
 // IGNORED; once processed, an event's Outcome says STARTED or RESUMED, or
-// FAILED when it could not be run (no published revision, a definition the
+// FAILED when it could not be run (no revision for the contact, a definition the
 // engine refuses) and DROPPED when an active execution was not waiting for
 // a message.
 const (
@@ -301,17 +301,26 @@ func waitingRow(row store.Execution) bool {
 }
 
 func (r *Runner) startFromEvent(ctx context.Context, e store.Event, ev ConversationEvent, msg engine.ConversationMessage, placeholder *store.Execution, fence func(store.Tx) error) error {
-	f, err := r.st.GetLatestPublishedRevision(ctx, e.FlowSID)
-	if errors.Is(err, store.ErrNotFound) {
-		// Only published revisions serve live traffic (studio.md §6.1).
-		return r.finishEvent(ctx, e, Outcome{Disposition: DispositionFailed, Error: "flow " + e.FlowSID + " has no published revision"}, fence)
-	}
-	if err != nil {
-		return fmt.Errorf("runner: %w", err)
-	}
-	if placeholder != nil && placeholder.FlowRevision != f.Revision {
-		// The replayed start keeps the revision it started on.
+	trig := &engine.Trigger{FlowSid: e.FlowSID, Event: engine.EventIncomingConversationMessage, Conversation: &msg}
+	contact := contactAddress(trig)
+	var (
+		f   store.Flow
+		err error
+	)
+	if placeholder != nil {
+		// The replayed start keeps the revision it started on, whatever
+		// was published or became of the test users since.
 		if f, err = r.st.GetFlowRevision(ctx, e.FlowSID, placeholder.FlowRevision); err != nil {
+			return fmt.Errorf("runner: %w", err)
+		}
+	} else {
+		// Only published revisions serve live traffic, except for the
+		// flow's test users, who get its latest revision (studio.md §6.1).
+		f, err = r.st.GetRevisionForContact(ctx, store.RevisionForContactParams{FlowSID: e.FlowSID, Contact: contact})
+		if errors.Is(err, store.ErrNotFound) {
+			return r.finishEvent(ctx, e, Outcome{Disposition: DispositionFailed, Error: fmt.Sprintf("flow %s has no published revision, and %q is not one of its test users", e.FlowSID, contact)}, fence)
+		}
+		if err != nil {
 			return fmt.Errorf("runner: %w", err)
 		}
 	}
@@ -319,12 +328,12 @@ func (r *Runner) startFromEvent(ctx context.Context, e store.Event, ev Conversat
 	if err != nil {
 		return r.finishEvent(ctx, e, Outcome{Disposition: DispositionFailed, Error: err.Error()}, fence)
 	}
-	trig := &engine.Trigger{FlowSid: e.FlowSID, FlowRevision: f.Revision, Event: engine.EventIncomingConversationMessage, Conversation: &msg}
+	trig.FlowRevision = f.Revision
 	r.enrich(pd, ev, trig)
 	sid := eventExecutionSID(e.FlowSID, e.ID)
 	at := &attempt{
 		cause: fmt.Sprintf("ev%d", e.ID),
-		row:   store.Execution{FlowSID: e.FlowSID, FlowRevision: f.Revision, ConversationSID: e.ConversationSID, ContactChannelAddress: contactAddress(trig)},
+		row:   store.Execution{FlowSID: e.FlowSID, FlowRevision: f.Revision, ConversationSID: e.ConversationSID, ContactChannelAddress: contact},
 	}
 	if placeholder != nil {
 		at.row, at.persisted, at.version = *placeholder, true, placeholder.Version

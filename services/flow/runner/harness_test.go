@@ -259,6 +259,16 @@ func (h *harness) createFlow(def []byte) string {
 	return sid
 }
 
+// createDraftFlow stores a flow that was never published and returns its SID.
+func (h *harness) createDraftFlow(def []byte) string {
+	h.t.Helper()
+	sid := newSID(store.PrefixFlow)
+	if _, err := h.st.CreateFlow(context.Background(), store.Flow{SID: sid, FriendlyName: "draft", Status: store.FlowStatusDraft, Definition: def, Valid: true}); err != nil {
+		h.t.Fatal(err)
+	}
+	return sid
+}
+
 // updateFlow saves a new published revision.
 func (h *harness) updateFlow(sid string, def []byte) {
 	h.t.Helper()

@@ -414,15 +414,15 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 }
 
 // CreateExecution is the REST trigger (POST /v2/Flows/{FlowSid}/Executions):
-// it starts an execution of the flow's latest published revision for the
-// contact to, with parameters as flow.data, and runs it until it waits or
-// ends. A contact with an active execution of the flow gets
+// it starts an execution of the flow's latest published revision (its
+// latest revision when to is one of the flow's test users) for the contact
+// to, with parameters as flow.data, and runs it until it waits or ends. A contact with an active execution of the flow gets
 // *store.ActiveExecutionError with the conflicting SID.
 func (r *Runner) CreateExecution(ctx context.Context, flowSid, to, from string, parameters map[string]any) (store.Execution, error) {
 	if to == "" || from == "" {
 		return store.Execution{}, fmt.Errorf("runner: an execution needs To and From: %w", store.ErrInvalidArgument)
 	}
-	rev, def, err := r.publishedDefinition(ctx, flowSid)
+	rev, def, err := r.definitionFor(ctx, flowSid, to)
 	if err != nil {
 		return store.Execution{}, err
 	}
@@ -557,11 +557,12 @@ func (r *Runner) Subscribe(executionSid string) (<-chan store.Step, func()) {
 	return ch, cancel
 }
 
-// publishedDefinition returns the flow's latest published revision, parsed.
-func (r *Runner) publishedDefinition(ctx context.Context, flowSid string) (int, *engine.Definition, error) {
-	f, err := r.st.GetLatestPublishedRevision(ctx, flowSid)
+// definitionFor returns the revision of the flow a new execution for the
+// contact runs (see store.GetRevisionForContact), parsed.
+func (r *Runner) definitionFor(ctx context.Context, flowSid, contact string) (int, *engine.Definition, error) {
+	f, err := r.st.GetRevisionForContact(ctx, store.RevisionForContactParams{FlowSID: flowSid, Contact: contact})
 	if err != nil {
-		return 0, nil, fmt.Errorf("runner: published revision of flow %s: %w", flowSid, err)
+		return 0, nil, fmt.Errorf("runner: revision of flow %s for %q: %w", flowSid, contact, err)
 	}
 	def, err := r.defs.get(f)
 	if err != nil {

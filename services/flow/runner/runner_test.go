@@ -380,10 +380,7 @@ func TestEventErrors(t *testing.T) {
 func TestDraftOnlyFlowRunsNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
-	sid := newSID(store.PrefixFlow)
-	if _, err := h.st.CreateFlow(context.Background(), store.Flow{SID: sid, FriendlyName: "draft", Status: store.FlowStatusDraft, Definition: waitFlow(t, "60"), Valid: true}); err != nil {
-		t.Fatal(err)
-	}
+	sid := h.createDraftFlow(waitFlow(t, "60"))
 	ch := h.conversation("", "")
 	out, err := h.runner().ProcessConversationEvent(context.Background(), runner.ConversationEvent{FlowSid: sid, ConversationSid: ch, MessageSid: newSID("IM"), Author: customer, Body: "hi", Source: "SMS"})
 	if err != nil || out.Disposition != runner.DispositionFailed || !strings.Contains(out.Error, "no published revision") {

@@ -12,8 +12,11 @@ import (
 
 // subflowResolver is the engine's SubflowResolver: it reads run-subflow
 // targets from the store. "LatestPublished" is the newest published
-// revision; "LatestRevision" and "LatestDraft" the newest revision of any
-// status (a draft is always the newest revision when there is one).
+// revision, or the newest of any status when the parent execution's
+// contact is one of the parent flow's test users ("the parent's test users
+// decide draft versus published", studio.md §2.3); "LatestRevision" and
+// "LatestDraft" the newest revision of any status (a draft is always the
+// newest revision when there is one).
 type subflowResolver struct {
 	st   store.Store
 	defs *defCache
@@ -26,7 +29,15 @@ func (s *subflowResolver) ResolveSubflow(ctx context.Context, flowSid, revision 
 	)
 	switch revision {
 	case "LatestPublished", "":
-		f, err = s.st.GetLatestPublishedRevision(ctx, flowSid)
+		// During a run the engine's context carries the attempt, and with
+		// it the parent execution. Validating a definition has none: no
+		// contact, and no contact is a test user, so that is the
+		// published revision.
+		p := store.RevisionForContactParams{FlowSID: flowSid}
+		if at := attemptFrom(ctx); at != nil {
+			p.TestUsersOf, p.Contact = at.row.FlowSID, at.row.ContactChannelAddress
+		}
+		f, err = s.st.GetRevisionForContact(ctx, p)
 	case "LatestRevision", "LatestDraft":
 		f, err = s.st.GetLatestRevision(ctx, flowSid)
 	default:

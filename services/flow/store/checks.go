@@ -61,6 +61,23 @@ func CheckExecutionContent(status ExecutionStatus, e Execution) error {
 	return CheckJSON("execution context", e.Context)
 }
 
+// CheckTestUsers checks a flow's test users before they are stored: an
+// empty identity could match no contact, and a duplicate would make the
+// list mean something other than the set it stands for.
+func CheckTestUsers(users []string) error {
+	seen := make(map[string]bool, len(users))
+	for _, u := range users {
+		if u == "" {
+			return fmt.Errorf("test user identity is empty: %w", ErrInvalidArgument)
+		}
+		if seen[u] {
+			return fmt.Errorf("test user %q is listed twice: %w", u, ErrInvalidArgument)
+		}
+		seen[u] = true
+	}
+	return CheckText("test user", users...)
+}
+
 // CheckLease checks the arguments of taking or renewing a lease.
 func CheckLease(name, owner string, now time.Time, ttl time.Duration) error {
 	if now.IsZero() {

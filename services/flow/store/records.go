@@ -69,6 +69,20 @@ type FlowUpdate struct {
 	UpdateTime time.Time
 }
 
+// RevisionForContactParams asks which revision of a flow a contact's new
+// execution runs.
+type RevisionForContactParams struct {
+	// FlowSID is the flow whose revision is returned.
+	FlowSID string
+	// Contact is the contact's address, matched exactly against the test
+	// users ("+15551234567", "whatsapp:+15551234567", a chat identity).
+	Contact string
+	// TestUsersOf is the flow whose test users decide; empty means
+	// FlowSID. A subflow runs the revision its parent's test users choose
+	// (studio.md §2.3, run-subflow).
+	TestUsersOf string
+}
+
 // PageParams selects one page of a list.
 type PageParams struct {
 	// PageSize is the maximum number of items; 0 means DefaultPageSize and

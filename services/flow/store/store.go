@@ -33,6 +33,24 @@ type Tx interface {
 	GetLatestPublishedRevision(ctx context.Context, flowSID string) (Flow, error)
 	// GetLatestRevision returns the newest revision, draft or published.
 	GetLatestRevision(ctx context.Context, flowSID string) (Flow, error)
+	// GetRevisionForContact returns the revision a new execution for
+	// p.Contact runs (studio.md §6.1): the newest revision, draft or
+	// published, when the contact is one of the test users of
+	// p.TestUsersOf, and the newest published revision otherwise.
+	// ErrNotFound when the flow does not exist or has no revision for the
+	// contact (it was never published and the contact is no test user).
+	// It is one query: every new execution asks it.
+	GetRevisionForContact(ctx context.Context, p RevisionForContactParams) (Flow, error)
+	// GetFlowTestUsers returns the flow's test users in the order they
+	// were set, nil when it has none. ErrNotFound when the flow does not
+	// exist.
+	GetFlowTestUsers(ctx context.Context, flowSID string) ([]string, error)
+	// SetFlowTestUsers replaces the flow's test users with users (none
+	// clears them). They belong to the flow, not to a revision: UpdateFlow
+	// keeps them and DeleteFlow deletes them. ErrNotFound when the flow
+	// does not exist; ErrInvalidArgument for an identity CheckTestUsers
+	// refuses.
+	SetFlowTestUsers(ctx context.Context, flowSID string, users []string) error
 
 	// CreateExecution stores a new execution (Version 1). ErrNotFound when
 	// the flow revision does not exist; *ActiveExecutionError when e is

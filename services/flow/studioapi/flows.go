@@ -145,26 +145,28 @@ func (a *API) fetchFlowRevision(c *call) (int, any, error) {
 	return http.StatusOK, a.renderRevision(res.GetRevision(), true), nil
 }
 
-// fetchTestUser answers for a flow that exists. convoflow has no test
-// users: only published revisions run, for everyone, so the list is
-// always empty.
 func (a *API) fetchTestUser(c *call) (int, any, error) {
-	sid := c.r.PathValue("Sid")
-	if _, err := a.svc.GetFlow(c.r.Context(), &flowv1.GetFlowRequest{Sid: sid}); err != nil {
+	res, err := a.svc.GetFlowTestUsers(c.r.Context(), &flowv1.GetFlowTestUsersRequest{FlowSid: c.r.PathValue("Sid")})
+	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, testUserJSON{Sid: sid, TestUsers: []string{}, URL: a.url("Flows", sid, "TestUsers")}, nil
+	return http.StatusOK, a.renderTestUsers(res.GetFlowTestUsers()), nil
 }
 
-// updateTestUser refuses to set test users, rather than storing a list
-// that would change nothing: convoflow never runs a draft revision.
+// updateTestUser replaces the list with the TestUsers values. The
+// parameter is required, as in the spec; given once and empty
+// ("TestUsers="), it is the empty list, which a form can say no other way.
 func (a *API) updateTestUser(c *call) (int, any, error) {
-	sid := c.r.PathValue("Sid")
-	if _, err := a.svc.GetFlow(c.r.Context(), &flowv1.GetFlowRequest{Sid: sid}); err != nil {
-		return 0, nil, err
-	}
-	if _, ok := c.form["TestUsers"]; !ok {
+	users, ok := c.form["TestUsers"]
+	if !ok {
 		return 0, nil, invalidParam("Missing required parameter TestUsers in the post body")
 	}
-	return 0, nil, invalidParam("TestUsers is not supported: convoflow runs only published revisions, for every contact, so draft revisions have no test users")
+	if len(users) == 1 && users[0] == "" {
+		users = nil
+	}
+	res, err := a.svc.UpdateFlowTestUsers(c.r.Context(), &flowv1.UpdateFlowTestUsersRequest{FlowSid: c.r.PathValue("Sid"), TestUsers: users})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, a.renderTestUsers(res.GetFlowTestUsers()), nil
 }

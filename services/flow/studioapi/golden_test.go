@@ -68,6 +68,16 @@ func (f fixtureService) GetFlowRevision(context.Context, *flowv1.GetFlowRevision
 	}}, nil
 }
 
+// GetFlowTestUsers lists two test users of flowSid and none of any other
+// flow, so both renderings are pinned.
+func (fixtureService) GetFlowTestUsers(_ context.Context, req *flowv1.GetFlowTestUsersRequest) (*flowv1.GetFlowTestUsersResponse, error) {
+	t := &flowv1.FlowTestUsers{FlowSid: req.GetFlowSid()}
+	if req.GetFlowSid() == flowSid {
+		t.TestUsers = []string{"+15551230001", "whatsapp:+15551230002"}
+	}
+	return &flowv1.GetFlowTestUsersResponse{FlowTestUsers: t}, nil
+}
+
 func (fixtureService) GetExecution(context.Context, *flowv1.GetExecutionRequest) (*flowv1.GetExecutionResponse, error) {
 	return &flowv1.GetExecutionResponse{Execution: &flowv1.Execution{
 		Sid: execSid, FlowSid: flowSid, FlowRevision: 2, ContactChannelAddress: "+15551230001", ConversationSid: "CH0123456789abcdef0123456789abcdef",
@@ -100,6 +110,8 @@ func TestGolden(t *testing.T) {
 		{"list_flow", "/v2/Flows?PageSize=1"},
 		{"list_flow_page_2", "/v2/Flows?PageSize=1&Page=1&PageToken=page-2"},
 		{"fetch_flow_revision", "/v2/Flows/" + flowSid + "/Revisions/1"},
+		{"fetch_test_user", "/v2/Flows/" + flowSid + "/TestUsers"},
+		{"fetch_test_user_none", "/v2/Flows/FWfedcba9876543210fedcba9876543210/TestUsers"},
 		{"fetch_execution", "/v2/Flows/" + flowSid + "/Executions/" + execSid},
 		{"list_execution_step", "/v2/Flows/" + flowSid + "/Executions/" + execSid + "/Steps"},
 		{"fetch_execution_context", "/v2/Flows/" + flowSid + "/Executions/" + execSid + "/Context"},

@@ -230,3 +230,13 @@ type testUserJSON struct {
 	TestUsers []string `json:"test_users"`
 	URL       string   `json:"url"`
 }
+
+// renderTestUsers renders a flow's test users; none is [], as Twilio
+// renders an empty list.
+func (a *API) renderTestUsers(t *flowv1.FlowTestUsers) testUserJSON {
+	users := t.GetTestUsers()
+	if users == nil {
+		users = []string{}
+	}
+	return testUserJSON{Sid: t.GetFlowSid(), TestUsers: users, URL: a.url("Flows", t.GetFlowSid(), "TestUsers")}
+}

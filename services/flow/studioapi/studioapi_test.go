@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/google/go-cmp/cmp"
 
 	flowv1 "github.com/convoflow/convoflow/gen/convoflow/flow/v1"
 	"github.com/convoflow/convoflow/gen/convoflow/flow/v1/flowv1connect"
@@ -27,15 +28,23 @@ const (
 	flowSid    = "FW0123456789abcdef0123456789abcdef"
 )
 
-// stubService answers GetFlow with err; every other method is
-// unimplemented, so a request the API should refuse before calling the
-// service shows up as a 500.
+// stubService answers GetFlow and the test-user methods with err; every
+// other method is unimplemented, so a request the API should refuse before
+// calling the service shows up as a 500.
 type stubService struct {
 	flowv1connect.UnimplementedFlowServiceHandler
 	err error
 }
 
 func (s stubService) GetFlow(context.Context, *flowv1.GetFlowRequest) (*flowv1.GetFlowResponse, error) {
+	return nil, s.err
+}
+
+func (s stubService) GetFlowTestUsers(context.Context, *flowv1.GetFlowTestUsersRequest) (*flowv1.GetFlowTestUsersResponse, error) {
+	return nil, s.err
+}
+
+func (s stubService) UpdateFlowTestUsers(context.Context, *flowv1.UpdateFlowTestUsersRequest) (*flowv1.UpdateFlowTestUsersResponse, error) {
 	return nil, s.err
 }
 
@@ -140,6 +149,7 @@ func TestRequests(t *testing.T) {
 	notFound := serve(t, stubService{err: connect.NewError(connect.CodeNotFound, errors.New("flow not found"))}, "")
 	internal := serve(t, stubService{err: errors.New("disk on fire")}, "")
 	unavailable := serve(t, stubService{err: connect.NewError(connect.CodeUnavailable, errors.New("draining"))}, "")
+	invalid := serve(t, stubService{err: connect.NewError(connect.CodeInvalidArgument, errors.New("test_users[1] is empty"))}, "")
 	def := `{"states":[],"initial_state":"Trigger"}`
 	tests := []struct {
 		name         string
@@ -172,6 +182,9 @@ func TestRequests(t *testing.T) {
 		{"list_bad_status", internal, "GET", "/v2/Flows/" + flowSid + "/Executions", form("status", "paused"), "basic", 400, 20001, "Status"},
 		{"update_execution_active", internal, "POST", "/v2/Flows/" + flowSid + "/Executions/FN0123456789abcdef0123456789abcdef", form("Status", "active"), "basic", 400, 20001, "ended"},
 		{"test_users_unknown_flow", notFound, "GET", "/v2/Flows/" + flowSid + "/TestUsers", nil, "basic", 404, 20404, ""},
+		{"update_test_users_unknown_flow", notFound, "POST", "/v2/Flows/" + flowSid + "/TestUsers", form("TestUsers", "alice"), "basic", 404, 20404, ""},
+		{"update_test_users_missing", internal, "POST", "/v2/Flows/" + flowSid + "/TestUsers", form("FriendlyName", "x"), "basic", 400, 20001, "TestUsers"},
+		{"update_test_users_refused", invalid, "POST", "/v2/Flows/" + flowSid + "/TestUsers", form("TestUsers", "alice", "TestUsers", ""), "basic", 400, 20001, "test_users[1] is empty"},
 		{"body_too_large", internal, "POST", "/v2/Flows", form("FriendlyName", strings.Repeat("x", 2<<10)), "basic", 413, 20001, "too large"},
 		{"unknown_path", internal, "GET", "/v2/Unknown", nil, "basic", 404, 20404, "/v2/Unknown"},
 		{"unknown_path_needs_auth", internal, "GET", "/v2/Unknown", nil, "", 401, 20003, ""},
@@ -207,5 +220,54 @@ func TestNew(t *testing.T) {
 		if _, err := studioapi.New(c); err == nil {
 			t.Errorf("%s: New accepted %+v", name, c)
 		}
+	}
+}
+
+// testUsersService records the list UpdateFlowTestUsers is given and
+// answers with it.
+type testUsersService struct {
+	flowv1connect.UnimplementedFlowServiceHandler
+	got chan []string
+}
+
+func (s testUsersService) UpdateFlowTestUsers(_ context.Context, req *flowv1.UpdateFlowTestUsersRequest) (*flowv1.UpdateFlowTestUsersResponse, error) {
+	s.got <- req.GetTestUsers()
+	return &flowv1.UpdateFlowTestUsersResponse{FlowTestUsers: &flowv1.FlowTestUsers{FlowSid: req.GetFlowSid(), TestUsers: req.GetTestUsers()}}, nil
+}
+
+// TestUpdateTestUsers_params: TestUsers is repeated, in order, and a single
+// empty value is the empty list; anything else reaches the service as
+// sent, which has the one set of rules for what it accepts.
+func TestUpdateTestUsers_params(t *testing.T) {
+	t.Parallel()
+	spec := openapitest.Load(t, "specs/twilio_studio_v2.json")
+	svc := testUsersService{got: make(chan []string, 1)}
+	base := serve(t, svc, "")
+	for _, tt := range []struct {
+		name string
+		form url.Values
+		want []string
+	}{
+		{"repeated", form("TestUsers", "+15551230001", "TestUsers", "whatsapp:+15551230002"), []string{"+15551230001", "whatsapp:+15551230002"}},
+		{"one", form("TestUsers", "alice"), []string{"alice"}},
+		{"empty_clears", form("TestUsers", ""), nil},
+		{"empty_among_others", form("TestUsers", "alice", "TestUsers", ""), []string{"alice", ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, spec, base, http.MethodPost, "/v2/Flows/"+flowSid+"/TestUsers", tt.form, "basic")
+			if a.status != http.StatusOK {
+				t.Fatalf("status %d: %v", a.status, a.body)
+			}
+			if diff := cmp.Diff(tt.want, <-svc.got); diff != "" {
+				t.Errorf("list the service got (-want +got):\n%s", diff)
+			}
+			wantBody := map[string]any{"sid": flowSid, "test_users": []any{}, "url": base + "/v2/Flows/" + flowSid + "/TestUsers"}
+			for _, u := range tt.want {
+				wantBody["test_users"] = append(wantBody["test_users"].([]any), u)
+			}
+			if diff := cmp.Diff(wantBody, a.body); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -10,8 +10,8 @@
 // by Conversations onMessageAdded events.
 //
 // The resources mirror Studio REST API v2 (https://studio.twilio.com/v2):
-// Flow (FW…), FlowRevision, Execution (FN…), ExecutionStep (FT…) and their
-// contexts. Field names follow the Studio JSON field names where they exist,
+// Flow (FW…), FlowRevision, the flow's TestUsers, Execution (FN…),
+// ExecutionStep (FT…) and their contexts. Field names follow the Studio JSON field names where they exist,
 // with date_created/date_updated spelled create_time/update_time.
 //
 // Errors use gRPC status codes. InvalidArgument for an invalid flow
@@ -46,7 +46,8 @@ const (
 	// status is required.
 	FlowStatus_FLOW_STATUS_UNSPECIFIED FlowStatus = 0
 	// FLOW_STATUS_DRAFT revisions are stored but serve no live traffic
-	// (Studio "draft").
+	// (Studio "draft"); the flow's test users run the latest revision even
+	// when it is a draft.
 	FlowStatus_FLOW_STATUS_DRAFT FlowStatus = 1
 	// FLOW_STATUS_PUBLISHED revisions serve live traffic; the latest published
 	// revision runs new executions (Studio "published").
@@ -2027,11 +2028,269 @@ func (x *GetFlowRevisionResponse) GetRevision() *FlowRevision {
 	return nil
 }
 
+// FlowTestUsers is a flow's list of test users. Mirrors Studio's
+// TestUsers resource.
+type FlowTestUsers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The SID of the flow the list belongs to.
+	FlowSid string `protobuf:"bytes,1,opt,name=flow_sid,json=flowSid,proto3" json:"flow_sid,omitempty"`
+	// The test users' identities: contact addresses such as "+15558675310"
+	// or "whatsapp:+15558675310", or chat identities, matched exactly
+	// against a new execution's contact (the author's address of the
+	// message that starts a conversation execution, the `to` of
+	// CreateExecution). In the order they were set.
+	TestUsers     []string `protobuf:"bytes,2,rep,name=test_users,json=testUsers,proto3" json:"test_users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowTestUsers) Reset() {
+	*x = FlowTestUsers{}
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowTestUsers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowTestUsers) ProtoMessage() {}
+
+func (x *FlowTestUsers) ProtoReflect() protoreflect.Message {
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowTestUsers.ProtoReflect.Descriptor instead.
+func (*FlowTestUsers) Descriptor() ([]byte, []int) {
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FlowTestUsers) GetFlowSid() string {
+	if x != nil {
+		return x.FlowSid
+	}
+	return ""
+}
+
+func (x *FlowTestUsers) GetTestUsers() []string {
+	if x != nil {
+		return x.TestUsers
+	}
+	return nil
+}
+
+// GetFlowTestUsersRequest is the request of GetFlowTestUsers.
+type GetFlowTestUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow SID ("FW…").
+	FlowSid       string `protobuf:"bytes,1,opt,name=flow_sid,json=flowSid,proto3" json:"flow_sid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFlowTestUsersRequest) Reset() {
+	*x = GetFlowTestUsersRequest{}
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFlowTestUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFlowTestUsersRequest) ProtoMessage() {}
+
+func (x *GetFlowTestUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFlowTestUsersRequest.ProtoReflect.Descriptor instead.
+func (*GetFlowTestUsersRequest) Descriptor() ([]byte, []int) {
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetFlowTestUsersRequest) GetFlowSid() string {
+	if x != nil {
+		return x.FlowSid
+	}
+	return ""
+}
+
+// GetFlowTestUsersResponse is the response of GetFlowTestUsers.
+type GetFlowTestUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow's test users; an empty list when it has none.
+	FlowTestUsers *FlowTestUsers `protobuf:"bytes,1,opt,name=flow_test_users,json=flowTestUsers,proto3" json:"flow_test_users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFlowTestUsersResponse) Reset() {
+	*x = GetFlowTestUsersResponse{}
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFlowTestUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFlowTestUsersResponse) ProtoMessage() {}
+
+func (x *GetFlowTestUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFlowTestUsersResponse.ProtoReflect.Descriptor instead.
+func (*GetFlowTestUsersResponse) Descriptor() ([]byte, []int) {
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetFlowTestUsersResponse) GetFlowTestUsers() *FlowTestUsers {
+	if x != nil {
+		return x.FlowTestUsers
+	}
+	return nil
+}
+
+// UpdateFlowTestUsersRequest is the request of UpdateFlowTestUsers.
+type UpdateFlowTestUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow SID ("FW…").
+	FlowSid string `protobuf:"bytes,1,opt,name=flow_sid,json=flowSid,proto3" json:"flow_sid,omitempty"`
+	// The new list, replacing the whole current one; empty clears it. An
+	// identity that is listed again is kept once, at its first place. An
+	// empty identity, one with leading or trailing whitespace, one longer
+	// than 256 characters, or more than 100 identities fail with
+	// InvalidArgument and change nothing.
+	TestUsers     []string `protobuf:"bytes,2,rep,name=test_users,json=testUsers,proto3" json:"test_users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateFlowTestUsersRequest) Reset() {
+	*x = UpdateFlowTestUsersRequest{}
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateFlowTestUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateFlowTestUsersRequest) ProtoMessage() {}
+
+func (x *UpdateFlowTestUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateFlowTestUsersRequest.ProtoReflect.Descriptor instead.
+func (*UpdateFlowTestUsersRequest) Descriptor() ([]byte, []int) {
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UpdateFlowTestUsersRequest) GetFlowSid() string {
+	if x != nil {
+		return x.FlowSid
+	}
+	return ""
+}
+
+func (x *UpdateFlowTestUsersRequest) GetTestUsers() []string {
+	if x != nil {
+		return x.TestUsers
+	}
+	return nil
+}
+
+// UpdateFlowTestUsersResponse is the response of UpdateFlowTestUsers.
+type UpdateFlowTestUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow's test users as stored.
+	FlowTestUsers *FlowTestUsers `protobuf:"bytes,1,opt,name=flow_test_users,json=flowTestUsers,proto3" json:"flow_test_users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateFlowTestUsersResponse) Reset() {
+	*x = UpdateFlowTestUsersResponse{}
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateFlowTestUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateFlowTestUsersResponse) ProtoMessage() {}
+
+func (x *UpdateFlowTestUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateFlowTestUsersResponse.ProtoReflect.Descriptor instead.
+func (*UpdateFlowTestUsersResponse) Descriptor() ([]byte, []int) {
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *UpdateFlowTestUsersResponse) GetFlowTestUsers() *FlowTestUsers {
+	if x != nil {
+		return x.FlowTestUsers
+	}
+	return nil
+}
+
 // CreateExecutionRequest is the request of CreateExecution; it mirrors
 // Studio's POST /v2/Flows/{FlowSid}/Executions.
 type CreateExecutionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The flow to execute ("FW…"); its latest published revision runs.
+	// The flow to execute ("FW…"); its latest published revision runs, or
+	// its latest revision when `to` is one of the flow's test users.
 	FlowSid string `protobuf:"bytes,1,opt,name=flow_sid,json=flowSid,proto3" json:"flow_sid,omitempty"`
 	// The contact's address (for example "+15558675310" or
 	// "whatsapp:+15558675310"); becomes contact.channel.address.
@@ -2047,7 +2306,7 @@ type CreateExecutionRequest struct {
 
 func (x *CreateExecutionRequest) Reset() {
 	*x = CreateExecutionRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[24]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2318,7 @@ func (x *CreateExecutionRequest) String() string {
 func (*CreateExecutionRequest) ProtoMessage() {}
 
 func (x *CreateExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[24]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2331,7 @@ func (x *CreateExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExecutionRequest.ProtoReflect.Descriptor instead.
 func (*CreateExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{24}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateExecutionRequest) GetFlowSid() string {
@@ -2114,7 +2373,7 @@ type CreateExecutionResponse struct {
 
 func (x *CreateExecutionResponse) Reset() {
 	*x = CreateExecutionResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[25]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2385,7 @@ func (x *CreateExecutionResponse) String() string {
 func (*CreateExecutionResponse) ProtoMessage() {}
 
 func (x *CreateExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[25]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2398,7 @@ func (x *CreateExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExecutionResponse.ProtoReflect.Descriptor instead.
 func (*CreateExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{25}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateExecutionResponse) GetExecution() *Execution {
@@ -2162,7 +2421,7 @@ type GetExecutionRequest struct {
 
 func (x *GetExecutionRequest) Reset() {
 	*x = GetExecutionRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[26]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2174,7 +2433,7 @@ func (x *GetExecutionRequest) String() string {
 func (*GetExecutionRequest) ProtoMessage() {}
 
 func (x *GetExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[26]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2187,7 +2446,7 @@ func (x *GetExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{26}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetExecutionRequest) GetFlowSid() string {
@@ -2215,7 +2474,7 @@ type GetExecutionResponse struct {
 
 func (x *GetExecutionResponse) Reset() {
 	*x = GetExecutionResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[27]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2486,7 @@ func (x *GetExecutionResponse) String() string {
 func (*GetExecutionResponse) ProtoMessage() {}
 
 func (x *GetExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[27]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2499,7 @@ func (x *GetExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{27}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetExecutionResponse) GetExecution() *Execution {
@@ -2275,7 +2534,7 @@ type ListExecutionsRequest struct {
 
 func (x *ListExecutionsRequest) Reset() {
 	*x = ListExecutionsRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[28]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2546,7 @@ func (x *ListExecutionsRequest) String() string {
 func (*ListExecutionsRequest) ProtoMessage() {}
 
 func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[28]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2559,7 @@ func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{28}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListExecutionsRequest) GetFlowSid() string {
@@ -2358,7 +2617,7 @@ type ListExecutionsResponse struct {
 
 func (x *ListExecutionsResponse) Reset() {
 	*x = ListExecutionsResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[29]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2629,7 @@ func (x *ListExecutionsResponse) String() string {
 func (*ListExecutionsResponse) ProtoMessage() {}
 
 func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[29]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2642,7 @@ func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{29}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListExecutionsResponse) GetExecutions() []*Execution {
@@ -2413,7 +2672,7 @@ type EndExecutionRequest struct {
 
 func (x *EndExecutionRequest) Reset() {
 	*x = EndExecutionRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[30]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2684,7 @@ func (x *EndExecutionRequest) String() string {
 func (*EndExecutionRequest) ProtoMessage() {}
 
 func (x *EndExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[30]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2697,7 @@ func (x *EndExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndExecutionRequest.ProtoReflect.Descriptor instead.
 func (*EndExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{30}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *EndExecutionRequest) GetFlowSid() string {
@@ -2466,7 +2725,7 @@ type EndExecutionResponse struct {
 
 func (x *EndExecutionResponse) Reset() {
 	*x = EndExecutionResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[31]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2737,7 @@ func (x *EndExecutionResponse) String() string {
 func (*EndExecutionResponse) ProtoMessage() {}
 
 func (x *EndExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[31]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2750,7 @@ func (x *EndExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndExecutionResponse.ProtoReflect.Descriptor instead.
 func (*EndExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{31}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EndExecutionResponse) GetExecution() *Execution {
@@ -2514,7 +2773,7 @@ type DeleteExecutionRequest struct {
 
 func (x *DeleteExecutionRequest) Reset() {
 	*x = DeleteExecutionRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[32]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2785,7 @@ func (x *DeleteExecutionRequest) String() string {
 func (*DeleteExecutionRequest) ProtoMessage() {}
 
 func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[32]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2798,7 @@ func (x *DeleteExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{32}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeleteExecutionRequest) GetFlowSid() string {
@@ -2565,7 +2824,7 @@ type DeleteExecutionResponse struct {
 
 func (x *DeleteExecutionResponse) Reset() {
 	*x = DeleteExecutionResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[33]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2836,7 @@ func (x *DeleteExecutionResponse) String() string {
 func (*DeleteExecutionResponse) ProtoMessage() {}
 
 func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[33]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2849,7 @@ func (x *DeleteExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExecutionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{33}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{38}
 }
 
 // GetExecutionContextRequest is the request of GetExecutionContext.
@@ -2606,7 +2865,7 @@ type GetExecutionContextRequest struct {
 
 func (x *GetExecutionContextRequest) Reset() {
 	*x = GetExecutionContextRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[34]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2618,7 +2877,7 @@ func (x *GetExecutionContextRequest) String() string {
 func (*GetExecutionContextRequest) ProtoMessage() {}
 
 func (x *GetExecutionContextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[34]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2631,7 +2890,7 @@ func (x *GetExecutionContextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionContextRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionContextRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{34}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetExecutionContextRequest) GetFlowSid() string {
@@ -2660,7 +2919,7 @@ type GetExecutionContextResponse struct {
 
 func (x *GetExecutionContextResponse) Reset() {
 	*x = GetExecutionContextResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[35]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +2931,7 @@ func (x *GetExecutionContextResponse) String() string {
 func (*GetExecutionContextResponse) ProtoMessage() {}
 
 func (x *GetExecutionContextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[35]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +2944,7 @@ func (x *GetExecutionContextResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionContextResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionContextResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{35}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetExecutionContextResponse) GetContext() *structpb.Struct {
@@ -2713,7 +2972,7 @@ type ListExecutionStepsRequest struct {
 
 func (x *ListExecutionStepsRequest) Reset() {
 	*x = ListExecutionStepsRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[36]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2984,7 @@ func (x *ListExecutionStepsRequest) String() string {
 func (*ListExecutionStepsRequest) ProtoMessage() {}
 
 func (x *ListExecutionStepsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[36]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2997,7 @@ func (x *ListExecutionStepsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionStepsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionStepsRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{36}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListExecutionStepsRequest) GetFlowSid() string {
@@ -2782,7 +3041,7 @@ type ListExecutionStepsResponse struct {
 
 func (x *ListExecutionStepsResponse) Reset() {
 	*x = ListExecutionStepsResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[37]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +3053,7 @@ func (x *ListExecutionStepsResponse) String() string {
 func (*ListExecutionStepsResponse) ProtoMessage() {}
 
 func (x *ListExecutionStepsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[37]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +3066,7 @@ func (x *ListExecutionStepsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionStepsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionStepsResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{37}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListExecutionStepsResponse) GetSteps() []*ExecutionStep {
@@ -2839,7 +3098,7 @@ type GetExecutionStepRequest struct {
 
 func (x *GetExecutionStepRequest) Reset() {
 	*x = GetExecutionStepRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[38]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +3110,7 @@ func (x *GetExecutionStepRequest) String() string {
 func (*GetExecutionStepRequest) ProtoMessage() {}
 
 func (x *GetExecutionStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[38]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +3123,7 @@ func (x *GetExecutionStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStepRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionStepRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{38}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetExecutionStepRequest) GetFlowSid() string {
@@ -2899,7 +3158,7 @@ type GetExecutionStepResponse struct {
 
 func (x *GetExecutionStepResponse) Reset() {
 	*x = GetExecutionStepResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[39]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3170,7 @@ func (x *GetExecutionStepResponse) String() string {
 func (*GetExecutionStepResponse) ProtoMessage() {}
 
 func (x *GetExecutionStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[39]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3183,7 @@ func (x *GetExecutionStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStepResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionStepResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{39}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetExecutionStepResponse) GetStep() *ExecutionStep {
@@ -2949,7 +3208,7 @@ type GetExecutionStepContextRequest struct {
 
 func (x *GetExecutionStepContextRequest) Reset() {
 	*x = GetExecutionStepContextRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[40]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3220,7 @@ func (x *GetExecutionStepContextRequest) String() string {
 func (*GetExecutionStepContextRequest) ProtoMessage() {}
 
 func (x *GetExecutionStepContextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[40]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3233,7 @@ func (x *GetExecutionStepContextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStepContextRequest.ProtoReflect.Descriptor instead.
 func (*GetExecutionStepContextRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{40}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetExecutionStepContextRequest) GetFlowSid() string {
@@ -3011,7 +3270,7 @@ type GetExecutionStepContextResponse struct {
 
 func (x *GetExecutionStepContextResponse) Reset() {
 	*x = GetExecutionStepContextResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[41]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3282,7 @@ func (x *GetExecutionStepContextResponse) String() string {
 func (*GetExecutionStepContextResponse) ProtoMessage() {}
 
 func (x *GetExecutionStepContextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[41]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3295,7 @@ func (x *GetExecutionStepContextResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecutionStepContextResponse.ProtoReflect.Descriptor instead.
 func (*GetExecutionStepContextResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{41}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetExecutionStepContextResponse) GetContext() *structpb.Struct {
@@ -3059,7 +3318,7 @@ type WatchExecutionRequest struct {
 
 func (x *WatchExecutionRequest) Reset() {
 	*x = WatchExecutionRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[42]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3330,7 @@ func (x *WatchExecutionRequest) String() string {
 func (*WatchExecutionRequest) ProtoMessage() {}
 
 func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[42]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3343,7 @@ func (x *WatchExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionRequest.ProtoReflect.Descriptor instead.
 func (*WatchExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{42}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchExecutionRequest) GetFlowSid() string {
@@ -3115,7 +3374,7 @@ type WatchExecutionResponse struct {
 
 func (x *WatchExecutionResponse) Reset() {
 	*x = WatchExecutionResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[43]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3386,7 @@ func (x *WatchExecutionResponse) String() string {
 func (*WatchExecutionResponse) ProtoMessage() {}
 
 func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[43]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3399,7 @@ func (x *WatchExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchExecutionResponse.ProtoReflect.Descriptor instead.
 func (*WatchExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{43}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WatchExecutionResponse) GetStep() *ExecutionStep {
@@ -3205,7 +3464,7 @@ type HandleConversationEventRequest struct {
 
 func (x *HandleConversationEventRequest) Reset() {
 	*x = HandleConversationEventRequest{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[44]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3476,7 @@ func (x *HandleConversationEventRequest) String() string {
 func (*HandleConversationEventRequest) ProtoMessage() {}
 
 func (x *HandleConversationEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[44]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3489,7 @@ func (x *HandleConversationEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleConversationEventRequest.ProtoReflect.Descriptor instead.
 func (*HandleConversationEventRequest) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{44}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HandleConversationEventRequest) GetFlowSid() string {
@@ -3352,7 +3611,7 @@ type HandleConversationEventResponse struct {
 
 func (x *HandleConversationEventResponse) Reset() {
 	*x = HandleConversationEventResponse{}
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[45]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3623,7 @@ func (x *HandleConversationEventResponse) String() string {
 func (*HandleConversationEventResponse) ProtoMessage() {}
 
 func (x *HandleConversationEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[45]
+	mi := &file_convoflow_flow_v1_flow_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3636,7 @@ func (x *HandleConversationEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleConversationEventResponse.ProtoReflect.Descriptor instead.
 func (*HandleConversationEventResponse) Descriptor() ([]byte, []int) {
-	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{45}
+	return file_convoflow_flow_v1_flow_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *HandleConversationEventResponse) GetDisposition() EventDisposition {
@@ -3529,7 +3788,21 @@ const file_convoflow_flow_v1_flow_service_proto_rawDesc = "" +
 	"\n" +
 	"\bselector\"V\n" +
 	"\x17GetFlowRevisionResponse\x12;\n" +
-	"\brevision\x18\x01 \x01(\v2\x1f.convoflow.flow.v1.FlowRevisionR\brevision\"\x90\x01\n" +
+	"\brevision\x18\x01 \x01(\v2\x1f.convoflow.flow.v1.FlowRevisionR\brevision\"I\n" +
+	"\rFlowTestUsers\x12\x19\n" +
+	"\bflow_sid\x18\x01 \x01(\tR\aflowSid\x12\x1d\n" +
+	"\n" +
+	"test_users\x18\x02 \x03(\tR\ttestUsers\"4\n" +
+	"\x17GetFlowTestUsersRequest\x12\x19\n" +
+	"\bflow_sid\x18\x01 \x01(\tR\aflowSid\"d\n" +
+	"\x18GetFlowTestUsersResponse\x12H\n" +
+	"\x0fflow_test_users\x18\x01 \x01(\v2 .convoflow.flow.v1.FlowTestUsersR\rflowTestUsers\"V\n" +
+	"\x1aUpdateFlowTestUsersRequest\x12\x19\n" +
+	"\bflow_sid\x18\x01 \x01(\tR\aflowSid\x12\x1d\n" +
+	"\n" +
+	"test_users\x18\x02 \x03(\tR\ttestUsers\"g\n" +
+	"\x1bUpdateFlowTestUsersResponse\x12H\n" +
+	"\x0fflow_test_users\x18\x01 \x01(\v2 .convoflow.flow.v1.FlowTestUsersR\rflowTestUsers\"\x90\x01\n" +
 	"\x16CreateExecutionRequest\x12\x19\n" +
 	"\bflow_sid\x18\x01 \x01(\tR\aflowSid\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x12\n" +
@@ -3648,7 +3921,7 @@ const file_convoflow_flow_v1_flow_service_proto_rawDesc = "" +
 	"\x19EVENT_DISPOSITION_STARTED\x10\x01\x12\x1d\n" +
 	"\x19EVENT_DISPOSITION_RESUMED\x10\x02\x12\x1f\n" +
 	"\x1bEVENT_DISPOSITION_DUPLICATE\x10\x03\x12\x1d\n" +
-	"\x19EVENT_DISPOSITION_IGNORED\x10\x042\x90\x10\n" +
+	"\x19EVENT_DISPOSITION_IGNORED\x10\x042\xfd\x11\n" +
 	"\vFlowService\x12Y\n" +
 	"\n" +
 	"CreateFlow\x12$.convoflow.flow.v1.CreateFlowRequest\x1a%.convoflow.flow.v1.CreateFlowResponse\x12U\n" +
@@ -3660,7 +3933,9 @@ const file_convoflow_flow_v1_flow_service_proto_rawDesc = "" +
 	"DeleteFlow\x12$.convoflow.flow.v1.DeleteFlowRequest\x1a%.convoflow.flow.v1.DeleteFlowResponse\"\x03\x90\x02\x02\x12d\n" +
 	"\fValidateFlow\x12&.convoflow.flow.v1.ValidateFlowRequest\x1a'.convoflow.flow.v1.ValidateFlowResponse\"\x03\x90\x02\x01\x12s\n" +
 	"\x11ListFlowRevisions\x12+.convoflow.flow.v1.ListFlowRevisionsRequest\x1a,.convoflow.flow.v1.ListFlowRevisionsResponse\"\x03\x90\x02\x01\x12m\n" +
-	"\x0fGetFlowRevision\x12).convoflow.flow.v1.GetFlowRevisionRequest\x1a*.convoflow.flow.v1.GetFlowRevisionResponse\"\x03\x90\x02\x01\x12h\n" +
+	"\x0fGetFlowRevision\x12).convoflow.flow.v1.GetFlowRevisionRequest\x1a*.convoflow.flow.v1.GetFlowRevisionResponse\"\x03\x90\x02\x01\x12p\n" +
+	"\x10GetFlowTestUsers\x12*.convoflow.flow.v1.GetFlowTestUsersRequest\x1a+.convoflow.flow.v1.GetFlowTestUsersResponse\"\x03\x90\x02\x01\x12y\n" +
+	"\x13UpdateFlowTestUsers\x12-.convoflow.flow.v1.UpdateFlowTestUsersRequest\x1a..convoflow.flow.v1.UpdateFlowTestUsersResponse\"\x03\x90\x02\x02\x12h\n" +
 	"\x0fCreateExecution\x12).convoflow.flow.v1.CreateExecutionRequest\x1a*.convoflow.flow.v1.CreateExecutionResponse\x12d\n" +
 	"\fGetExecution\x12&.convoflow.flow.v1.GetExecutionRequest\x1a'.convoflow.flow.v1.GetExecutionResponse\"\x03\x90\x02\x01\x12j\n" +
 	"\x0eListExecutions\x12(.convoflow.flow.v1.ListExecutionsRequest\x1a).convoflow.flow.v1.ListExecutionsResponse\"\x03\x90\x02\x01\x12_\n" +
@@ -3687,7 +3962,7 @@ func file_convoflow_flow_v1_flow_service_proto_rawDescGZIP() []byte {
 }
 
 var file_convoflow_flow_v1_flow_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_convoflow_flow_v1_flow_service_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_convoflow_flow_v1_flow_service_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_convoflow_flow_v1_flow_service_proto_goTypes = []any{
 	(FlowStatus)(0),                         // 0: convoflow.flow.v1.FlowStatus
 	(ExecutionStatus)(0),                    // 1: convoflow.flow.v1.ExecutionStatus
@@ -3718,123 +3993,134 @@ var file_convoflow_flow_v1_flow_service_proto_goTypes = []any{
 	(*ListFlowRevisionsResponse)(nil),       // 26: convoflow.flow.v1.ListFlowRevisionsResponse
 	(*GetFlowRevisionRequest)(nil),          // 27: convoflow.flow.v1.GetFlowRevisionRequest
 	(*GetFlowRevisionResponse)(nil),         // 28: convoflow.flow.v1.GetFlowRevisionResponse
-	(*CreateExecutionRequest)(nil),          // 29: convoflow.flow.v1.CreateExecutionRequest
-	(*CreateExecutionResponse)(nil),         // 30: convoflow.flow.v1.CreateExecutionResponse
-	(*GetExecutionRequest)(nil),             // 31: convoflow.flow.v1.GetExecutionRequest
-	(*GetExecutionResponse)(nil),            // 32: convoflow.flow.v1.GetExecutionResponse
-	(*ListExecutionsRequest)(nil),           // 33: convoflow.flow.v1.ListExecutionsRequest
-	(*ListExecutionsResponse)(nil),          // 34: convoflow.flow.v1.ListExecutionsResponse
-	(*EndExecutionRequest)(nil),             // 35: convoflow.flow.v1.EndExecutionRequest
-	(*EndExecutionResponse)(nil),            // 36: convoflow.flow.v1.EndExecutionResponse
-	(*DeleteExecutionRequest)(nil),          // 37: convoflow.flow.v1.DeleteExecutionRequest
-	(*DeleteExecutionResponse)(nil),         // 38: convoflow.flow.v1.DeleteExecutionResponse
-	(*GetExecutionContextRequest)(nil),      // 39: convoflow.flow.v1.GetExecutionContextRequest
-	(*GetExecutionContextResponse)(nil),     // 40: convoflow.flow.v1.GetExecutionContextResponse
-	(*ListExecutionStepsRequest)(nil),       // 41: convoflow.flow.v1.ListExecutionStepsRequest
-	(*ListExecutionStepsResponse)(nil),      // 42: convoflow.flow.v1.ListExecutionStepsResponse
-	(*GetExecutionStepRequest)(nil),         // 43: convoflow.flow.v1.GetExecutionStepRequest
-	(*GetExecutionStepResponse)(nil),        // 44: convoflow.flow.v1.GetExecutionStepResponse
-	(*GetExecutionStepContextRequest)(nil),  // 45: convoflow.flow.v1.GetExecutionStepContextRequest
-	(*GetExecutionStepContextResponse)(nil), // 46: convoflow.flow.v1.GetExecutionStepContextResponse
-	(*WatchExecutionRequest)(nil),           // 47: convoflow.flow.v1.WatchExecutionRequest
-	(*WatchExecutionResponse)(nil),          // 48: convoflow.flow.v1.WatchExecutionResponse
-	(*HandleConversationEventRequest)(nil),  // 49: convoflow.flow.v1.HandleConversationEventRequest
-	(*HandleConversationEventResponse)(nil), // 50: convoflow.flow.v1.HandleConversationEventResponse
-	(*structpb.Struct)(nil),                 // 51: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),           // 52: google.protobuf.Timestamp
+	(*FlowTestUsers)(nil),                   // 29: convoflow.flow.v1.FlowTestUsers
+	(*GetFlowTestUsersRequest)(nil),         // 30: convoflow.flow.v1.GetFlowTestUsersRequest
+	(*GetFlowTestUsersResponse)(nil),        // 31: convoflow.flow.v1.GetFlowTestUsersResponse
+	(*UpdateFlowTestUsersRequest)(nil),      // 32: convoflow.flow.v1.UpdateFlowTestUsersRequest
+	(*UpdateFlowTestUsersResponse)(nil),     // 33: convoflow.flow.v1.UpdateFlowTestUsersResponse
+	(*CreateExecutionRequest)(nil),          // 34: convoflow.flow.v1.CreateExecutionRequest
+	(*CreateExecutionResponse)(nil),         // 35: convoflow.flow.v1.CreateExecutionResponse
+	(*GetExecutionRequest)(nil),             // 36: convoflow.flow.v1.GetExecutionRequest
+	(*GetExecutionResponse)(nil),            // 37: convoflow.flow.v1.GetExecutionResponse
+	(*ListExecutionsRequest)(nil),           // 38: convoflow.flow.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),          // 39: convoflow.flow.v1.ListExecutionsResponse
+	(*EndExecutionRequest)(nil),             // 40: convoflow.flow.v1.EndExecutionRequest
+	(*EndExecutionResponse)(nil),            // 41: convoflow.flow.v1.EndExecutionResponse
+	(*DeleteExecutionRequest)(nil),          // 42: convoflow.flow.v1.DeleteExecutionRequest
+	(*DeleteExecutionResponse)(nil),         // 43: convoflow.flow.v1.DeleteExecutionResponse
+	(*GetExecutionContextRequest)(nil),      // 44: convoflow.flow.v1.GetExecutionContextRequest
+	(*GetExecutionContextResponse)(nil),     // 45: convoflow.flow.v1.GetExecutionContextResponse
+	(*ListExecutionStepsRequest)(nil),       // 46: convoflow.flow.v1.ListExecutionStepsRequest
+	(*ListExecutionStepsResponse)(nil),      // 47: convoflow.flow.v1.ListExecutionStepsResponse
+	(*GetExecutionStepRequest)(nil),         // 48: convoflow.flow.v1.GetExecutionStepRequest
+	(*GetExecutionStepResponse)(nil),        // 49: convoflow.flow.v1.GetExecutionStepResponse
+	(*GetExecutionStepContextRequest)(nil),  // 50: convoflow.flow.v1.GetExecutionStepContextRequest
+	(*GetExecutionStepContextResponse)(nil), // 51: convoflow.flow.v1.GetExecutionStepContextResponse
+	(*WatchExecutionRequest)(nil),           // 52: convoflow.flow.v1.WatchExecutionRequest
+	(*WatchExecutionResponse)(nil),          // 53: convoflow.flow.v1.WatchExecutionResponse
+	(*HandleConversationEventRequest)(nil),  // 54: convoflow.flow.v1.HandleConversationEventRequest
+	(*HandleConversationEventResponse)(nil), // 55: convoflow.flow.v1.HandleConversationEventResponse
+	(*structpb.Struct)(nil),                 // 56: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),           // 57: google.protobuf.Timestamp
 }
 var file_convoflow_flow_v1_flow_service_proto_depIdxs = []int32{
 	0,  // 0: convoflow.flow.v1.Flow.status:type_name -> convoflow.flow.v1.FlowStatus
-	51, // 1: convoflow.flow.v1.Flow.definition:type_name -> google.protobuf.Struct
+	56, // 1: convoflow.flow.v1.Flow.definition:type_name -> google.protobuf.Struct
 	7,  // 2: convoflow.flow.v1.Flow.errors:type_name -> convoflow.flow.v1.ValidationProblem
 	7,  // 3: convoflow.flow.v1.Flow.warnings:type_name -> convoflow.flow.v1.ValidationProblem
-	52, // 4: convoflow.flow.v1.Flow.create_time:type_name -> google.protobuf.Timestamp
-	52, // 5: convoflow.flow.v1.Flow.update_time:type_name -> google.protobuf.Timestamp
+	57, // 4: convoflow.flow.v1.Flow.create_time:type_name -> google.protobuf.Timestamp
+	57, // 5: convoflow.flow.v1.Flow.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: convoflow.flow.v1.FlowRevision.status:type_name -> convoflow.flow.v1.FlowStatus
-	51, // 7: convoflow.flow.v1.FlowRevision.definition:type_name -> google.protobuf.Struct
+	56, // 7: convoflow.flow.v1.FlowRevision.definition:type_name -> google.protobuf.Struct
 	7,  // 8: convoflow.flow.v1.FlowRevision.errors:type_name -> convoflow.flow.v1.ValidationProblem
-	52, // 9: convoflow.flow.v1.FlowRevision.create_time:type_name -> google.protobuf.Timestamp
-	52, // 10: convoflow.flow.v1.FlowRevision.update_time:type_name -> google.protobuf.Timestamp
+	57, // 9: convoflow.flow.v1.FlowRevision.create_time:type_name -> google.protobuf.Timestamp
+	57, // 10: convoflow.flow.v1.FlowRevision.update_time:type_name -> google.protobuf.Timestamp
 	7,  // 11: convoflow.flow.v1.ValidationErrors.problems:type_name -> convoflow.flow.v1.ValidationProblem
 	1,  // 12: convoflow.flow.v1.Execution.status:type_name -> convoflow.flow.v1.ExecutionStatus
 	2,  // 13: convoflow.flow.v1.Execution.ended_reason:type_name -> convoflow.flow.v1.ExecutionEndedReason
-	52, // 14: convoflow.flow.v1.Execution.create_time:type_name -> google.protobuf.Timestamp
-	52, // 15: convoflow.flow.v1.Execution.update_time:type_name -> google.protobuf.Timestamp
-	52, // 16: convoflow.flow.v1.ExecutionStep.create_time:type_name -> google.protobuf.Timestamp
+	57, // 14: convoflow.flow.v1.Execution.create_time:type_name -> google.protobuf.Timestamp
+	57, // 15: convoflow.flow.v1.Execution.update_time:type_name -> google.protobuf.Timestamp
+	57, // 16: convoflow.flow.v1.ExecutionStep.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 17: convoflow.flow.v1.CreateFlowRequest.status:type_name -> convoflow.flow.v1.FlowStatus
-	51, // 18: convoflow.flow.v1.CreateFlowRequest.definition:type_name -> google.protobuf.Struct
+	56, // 18: convoflow.flow.v1.CreateFlowRequest.definition:type_name -> google.protobuf.Struct
 	5,  // 19: convoflow.flow.v1.CreateFlowResponse.flow:type_name -> convoflow.flow.v1.Flow
 	5,  // 20: convoflow.flow.v1.GetFlowResponse.flow:type_name -> convoflow.flow.v1.Flow
 	5,  // 21: convoflow.flow.v1.ListFlowsResponse.flows:type_name -> convoflow.flow.v1.Flow
 	0,  // 22: convoflow.flow.v1.UpdateFlowRequest.status:type_name -> convoflow.flow.v1.FlowStatus
-	51, // 23: convoflow.flow.v1.UpdateFlowRequest.definition:type_name -> google.protobuf.Struct
+	56, // 23: convoflow.flow.v1.UpdateFlowRequest.definition:type_name -> google.protobuf.Struct
 	5,  // 24: convoflow.flow.v1.UpdateFlowResponse.flow:type_name -> convoflow.flow.v1.Flow
 	0,  // 25: convoflow.flow.v1.ValidateFlowRequest.status:type_name -> convoflow.flow.v1.FlowStatus
-	51, // 26: convoflow.flow.v1.ValidateFlowRequest.definition:type_name -> google.protobuf.Struct
+	56, // 26: convoflow.flow.v1.ValidateFlowRequest.definition:type_name -> google.protobuf.Struct
 	7,  // 27: convoflow.flow.v1.ValidateFlowResponse.warnings:type_name -> convoflow.flow.v1.ValidationProblem
 	6,  // 28: convoflow.flow.v1.ListFlowRevisionsResponse.revisions:type_name -> convoflow.flow.v1.FlowRevision
 	3,  // 29: convoflow.flow.v1.GetFlowRevisionRequest.alias:type_name -> convoflow.flow.v1.RevisionAlias
 	6,  // 30: convoflow.flow.v1.GetFlowRevisionResponse.revision:type_name -> convoflow.flow.v1.FlowRevision
-	51, // 31: convoflow.flow.v1.CreateExecutionRequest.parameters:type_name -> google.protobuf.Struct
-	10, // 32: convoflow.flow.v1.CreateExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
-	10, // 33: convoflow.flow.v1.GetExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
-	1,  // 34: convoflow.flow.v1.ListExecutionsRequest.status:type_name -> convoflow.flow.v1.ExecutionStatus
-	52, // 35: convoflow.flow.v1.ListExecutionsRequest.create_time_from:type_name -> google.protobuf.Timestamp
-	52, // 36: convoflow.flow.v1.ListExecutionsRequest.create_time_to:type_name -> google.protobuf.Timestamp
-	10, // 37: convoflow.flow.v1.ListExecutionsResponse.executions:type_name -> convoflow.flow.v1.Execution
-	10, // 38: convoflow.flow.v1.EndExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
-	51, // 39: convoflow.flow.v1.GetExecutionContextResponse.context:type_name -> google.protobuf.Struct
-	11, // 40: convoflow.flow.v1.ListExecutionStepsResponse.steps:type_name -> convoflow.flow.v1.ExecutionStep
-	11, // 41: convoflow.flow.v1.GetExecutionStepResponse.step:type_name -> convoflow.flow.v1.ExecutionStep
-	51, // 42: convoflow.flow.v1.GetExecutionStepContextResponse.context:type_name -> google.protobuf.Struct
-	11, // 43: convoflow.flow.v1.WatchExecutionResponse.step:type_name -> convoflow.flow.v1.ExecutionStep
-	10, // 44: convoflow.flow.v1.WatchExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
-	52, // 45: convoflow.flow.v1.HandleConversationEventRequest.date_created:type_name -> google.protobuf.Timestamp
-	12, // 46: convoflow.flow.v1.HandleConversationEventRequest.media:type_name -> convoflow.flow.v1.Media
-	4,  // 47: convoflow.flow.v1.HandleConversationEventResponse.disposition:type_name -> convoflow.flow.v1.EventDisposition
-	13, // 48: convoflow.flow.v1.FlowService.CreateFlow:input_type -> convoflow.flow.v1.CreateFlowRequest
-	15, // 49: convoflow.flow.v1.FlowService.GetFlow:input_type -> convoflow.flow.v1.GetFlowRequest
-	17, // 50: convoflow.flow.v1.FlowService.ListFlows:input_type -> convoflow.flow.v1.ListFlowsRequest
-	19, // 51: convoflow.flow.v1.FlowService.UpdateFlow:input_type -> convoflow.flow.v1.UpdateFlowRequest
-	21, // 52: convoflow.flow.v1.FlowService.DeleteFlow:input_type -> convoflow.flow.v1.DeleteFlowRequest
-	23, // 53: convoflow.flow.v1.FlowService.ValidateFlow:input_type -> convoflow.flow.v1.ValidateFlowRequest
-	25, // 54: convoflow.flow.v1.FlowService.ListFlowRevisions:input_type -> convoflow.flow.v1.ListFlowRevisionsRequest
-	27, // 55: convoflow.flow.v1.FlowService.GetFlowRevision:input_type -> convoflow.flow.v1.GetFlowRevisionRequest
-	29, // 56: convoflow.flow.v1.FlowService.CreateExecution:input_type -> convoflow.flow.v1.CreateExecutionRequest
-	31, // 57: convoflow.flow.v1.FlowService.GetExecution:input_type -> convoflow.flow.v1.GetExecutionRequest
-	33, // 58: convoflow.flow.v1.FlowService.ListExecutions:input_type -> convoflow.flow.v1.ListExecutionsRequest
-	35, // 59: convoflow.flow.v1.FlowService.EndExecution:input_type -> convoflow.flow.v1.EndExecutionRequest
-	37, // 60: convoflow.flow.v1.FlowService.DeleteExecution:input_type -> convoflow.flow.v1.DeleteExecutionRequest
-	39, // 61: convoflow.flow.v1.FlowService.GetExecutionContext:input_type -> convoflow.flow.v1.GetExecutionContextRequest
-	41, // 62: convoflow.flow.v1.FlowService.ListExecutionSteps:input_type -> convoflow.flow.v1.ListExecutionStepsRequest
-	43, // 63: convoflow.flow.v1.FlowService.GetExecutionStep:input_type -> convoflow.flow.v1.GetExecutionStepRequest
-	45, // 64: convoflow.flow.v1.FlowService.GetExecutionStepContext:input_type -> convoflow.flow.v1.GetExecutionStepContextRequest
-	47, // 65: convoflow.flow.v1.FlowService.WatchExecution:input_type -> convoflow.flow.v1.WatchExecutionRequest
-	49, // 66: convoflow.flow.v1.FlowService.HandleConversationEvent:input_type -> convoflow.flow.v1.HandleConversationEventRequest
-	14, // 67: convoflow.flow.v1.FlowService.CreateFlow:output_type -> convoflow.flow.v1.CreateFlowResponse
-	16, // 68: convoflow.flow.v1.FlowService.GetFlow:output_type -> convoflow.flow.v1.GetFlowResponse
-	18, // 69: convoflow.flow.v1.FlowService.ListFlows:output_type -> convoflow.flow.v1.ListFlowsResponse
-	20, // 70: convoflow.flow.v1.FlowService.UpdateFlow:output_type -> convoflow.flow.v1.UpdateFlowResponse
-	22, // 71: convoflow.flow.v1.FlowService.DeleteFlow:output_type -> convoflow.flow.v1.DeleteFlowResponse
-	24, // 72: convoflow.flow.v1.FlowService.ValidateFlow:output_type -> convoflow.flow.v1.ValidateFlowResponse
-	26, // 73: convoflow.flow.v1.FlowService.ListFlowRevisions:output_type -> convoflow.flow.v1.ListFlowRevisionsResponse
-	28, // 74: convoflow.flow.v1.FlowService.GetFlowRevision:output_type -> convoflow.flow.v1.GetFlowRevisionResponse
-	30, // 75: convoflow.flow.v1.FlowService.CreateExecution:output_type -> convoflow.flow.v1.CreateExecutionResponse
-	32, // 76: convoflow.flow.v1.FlowService.GetExecution:output_type -> convoflow.flow.v1.GetExecutionResponse
-	34, // 77: convoflow.flow.v1.FlowService.ListExecutions:output_type -> convoflow.flow.v1.ListExecutionsResponse
-	36, // 78: convoflow.flow.v1.FlowService.EndExecution:output_type -> convoflow.flow.v1.EndExecutionResponse
-	38, // 79: convoflow.flow.v1.FlowService.DeleteExecution:output_type -> convoflow.flow.v1.DeleteExecutionResponse
-	40, // 80: convoflow.flow.v1.FlowService.GetExecutionContext:output_type -> convoflow.flow.v1.GetExecutionContextResponse
-	42, // 81: convoflow.flow.v1.FlowService.ListExecutionSteps:output_type -> convoflow.flow.v1.ListExecutionStepsResponse
-	44, // 82: convoflow.flow.v1.FlowService.GetExecutionStep:output_type -> convoflow.flow.v1.GetExecutionStepResponse
-	46, // 83: convoflow.flow.v1.FlowService.GetExecutionStepContext:output_type -> convoflow.flow.v1.GetExecutionStepContextResponse
-	48, // 84: convoflow.flow.v1.FlowService.WatchExecution:output_type -> convoflow.flow.v1.WatchExecutionResponse
-	50, // 85: convoflow.flow.v1.FlowService.HandleConversationEvent:output_type -> convoflow.flow.v1.HandleConversationEventResponse
-	67, // [67:86] is the sub-list for method output_type
-	48, // [48:67] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	29, // 31: convoflow.flow.v1.GetFlowTestUsersResponse.flow_test_users:type_name -> convoflow.flow.v1.FlowTestUsers
+	29, // 32: convoflow.flow.v1.UpdateFlowTestUsersResponse.flow_test_users:type_name -> convoflow.flow.v1.FlowTestUsers
+	56, // 33: convoflow.flow.v1.CreateExecutionRequest.parameters:type_name -> google.protobuf.Struct
+	10, // 34: convoflow.flow.v1.CreateExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
+	10, // 35: convoflow.flow.v1.GetExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
+	1,  // 36: convoflow.flow.v1.ListExecutionsRequest.status:type_name -> convoflow.flow.v1.ExecutionStatus
+	57, // 37: convoflow.flow.v1.ListExecutionsRequest.create_time_from:type_name -> google.protobuf.Timestamp
+	57, // 38: convoflow.flow.v1.ListExecutionsRequest.create_time_to:type_name -> google.protobuf.Timestamp
+	10, // 39: convoflow.flow.v1.ListExecutionsResponse.executions:type_name -> convoflow.flow.v1.Execution
+	10, // 40: convoflow.flow.v1.EndExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
+	56, // 41: convoflow.flow.v1.GetExecutionContextResponse.context:type_name -> google.protobuf.Struct
+	11, // 42: convoflow.flow.v1.ListExecutionStepsResponse.steps:type_name -> convoflow.flow.v1.ExecutionStep
+	11, // 43: convoflow.flow.v1.GetExecutionStepResponse.step:type_name -> convoflow.flow.v1.ExecutionStep
+	56, // 44: convoflow.flow.v1.GetExecutionStepContextResponse.context:type_name -> google.protobuf.Struct
+	11, // 45: convoflow.flow.v1.WatchExecutionResponse.step:type_name -> convoflow.flow.v1.ExecutionStep
+	10, // 46: convoflow.flow.v1.WatchExecutionResponse.execution:type_name -> convoflow.flow.v1.Execution
+	57, // 47: convoflow.flow.v1.HandleConversationEventRequest.date_created:type_name -> google.protobuf.Timestamp
+	12, // 48: convoflow.flow.v1.HandleConversationEventRequest.media:type_name -> convoflow.flow.v1.Media
+	4,  // 49: convoflow.flow.v1.HandleConversationEventResponse.disposition:type_name -> convoflow.flow.v1.EventDisposition
+	13, // 50: convoflow.flow.v1.FlowService.CreateFlow:input_type -> convoflow.flow.v1.CreateFlowRequest
+	15, // 51: convoflow.flow.v1.FlowService.GetFlow:input_type -> convoflow.flow.v1.GetFlowRequest
+	17, // 52: convoflow.flow.v1.FlowService.ListFlows:input_type -> convoflow.flow.v1.ListFlowsRequest
+	19, // 53: convoflow.flow.v1.FlowService.UpdateFlow:input_type -> convoflow.flow.v1.UpdateFlowRequest
+	21, // 54: convoflow.flow.v1.FlowService.DeleteFlow:input_type -> convoflow.flow.v1.DeleteFlowRequest
+	23, // 55: convoflow.flow.v1.FlowService.ValidateFlow:input_type -> convoflow.flow.v1.ValidateFlowRequest
+	25, // 56: convoflow.flow.v1.FlowService.ListFlowRevisions:input_type -> convoflow.flow.v1.ListFlowRevisionsRequest
+	27, // 57: convoflow.flow.v1.FlowService.GetFlowRevision:input_type -> convoflow.flow.v1.GetFlowRevisionRequest
+	30, // 58: convoflow.flow.v1.FlowService.GetFlowTestUsers:input_type -> convoflow.flow.v1.GetFlowTestUsersRequest
+	32, // 59: convoflow.flow.v1.FlowService.UpdateFlowTestUsers:input_type -> convoflow.flow.v1.UpdateFlowTestUsersRequest
+	34, // 60: convoflow.flow.v1.FlowService.CreateExecution:input_type -> convoflow.flow.v1.CreateExecutionRequest
+	36, // 61: convoflow.flow.v1.FlowService.GetExecution:input_type -> convoflow.flow.v1.GetExecutionRequest
+	38, // 62: convoflow.flow.v1.FlowService.ListExecutions:input_type -> convoflow.flow.v1.ListExecutionsRequest
+	40, // 63: convoflow.flow.v1.FlowService.EndExecution:input_type -> convoflow.flow.v1.EndExecutionRequest
+	42, // 64: convoflow.flow.v1.FlowService.DeleteExecution:input_type -> convoflow.flow.v1.DeleteExecutionRequest
+	44, // 65: convoflow.flow.v1.FlowService.GetExecutionContext:input_type -> convoflow.flow.v1.GetExecutionContextRequest
+	46, // 66: convoflow.flow.v1.FlowService.ListExecutionSteps:input_type -> convoflow.flow.v1.ListExecutionStepsRequest
+	48, // 67: convoflow.flow.v1.FlowService.GetExecutionStep:input_type -> convoflow.flow.v1.GetExecutionStepRequest
+	50, // 68: convoflow.flow.v1.FlowService.GetExecutionStepContext:input_type -> convoflow.flow.v1.GetExecutionStepContextRequest
+	52, // 69: convoflow.flow.v1.FlowService.WatchExecution:input_type -> convoflow.flow.v1.WatchExecutionRequest
+	54, // 70: convoflow.flow.v1.FlowService.HandleConversationEvent:input_type -> convoflow.flow.v1.HandleConversationEventRequest
+	14, // 71: convoflow.flow.v1.FlowService.CreateFlow:output_type -> convoflow.flow.v1.CreateFlowResponse
+	16, // 72: convoflow.flow.v1.FlowService.GetFlow:output_type -> convoflow.flow.v1.GetFlowResponse
+	18, // 73: convoflow.flow.v1.FlowService.ListFlows:output_type -> convoflow.flow.v1.ListFlowsResponse
+	20, // 74: convoflow.flow.v1.FlowService.UpdateFlow:output_type -> convoflow.flow.v1.UpdateFlowResponse
+	22, // 75: convoflow.flow.v1.FlowService.DeleteFlow:output_type -> convoflow.flow.v1.DeleteFlowResponse
+	24, // 76: convoflow.flow.v1.FlowService.ValidateFlow:output_type -> convoflow.flow.v1.ValidateFlowResponse
+	26, // 77: convoflow.flow.v1.FlowService.ListFlowRevisions:output_type -> convoflow.flow.v1.ListFlowRevisionsResponse
+	28, // 78: convoflow.flow.v1.FlowService.GetFlowRevision:output_type -> convoflow.flow.v1.GetFlowRevisionResponse
+	31, // 79: convoflow.flow.v1.FlowService.GetFlowTestUsers:output_type -> convoflow.flow.v1.GetFlowTestUsersResponse
+	33, // 80: convoflow.flow.v1.FlowService.UpdateFlowTestUsers:output_type -> convoflow.flow.v1.UpdateFlowTestUsersResponse
+	35, // 81: convoflow.flow.v1.FlowService.CreateExecution:output_type -> convoflow.flow.v1.CreateExecutionResponse
+	37, // 82: convoflow.flow.v1.FlowService.GetExecution:output_type -> convoflow.flow.v1.GetExecutionResponse
+	39, // 83: convoflow.flow.v1.FlowService.ListExecutions:output_type -> convoflow.flow.v1.ListExecutionsResponse
+	41, // 84: convoflow.flow.v1.FlowService.EndExecution:output_type -> convoflow.flow.v1.EndExecutionResponse
+	43, // 85: convoflow.flow.v1.FlowService.DeleteExecution:output_type -> convoflow.flow.v1.DeleteExecutionResponse
+	45, // 86: convoflow.flow.v1.FlowService.GetExecutionContext:output_type -> convoflow.flow.v1.GetExecutionContextResponse
+	47, // 87: convoflow.flow.v1.FlowService.ListExecutionSteps:output_type -> convoflow.flow.v1.ListExecutionStepsResponse
+	49, // 88: convoflow.flow.v1.FlowService.GetExecutionStep:output_type -> convoflow.flow.v1.GetExecutionStepResponse
+	51, // 89: convoflow.flow.v1.FlowService.GetExecutionStepContext:output_type -> convoflow.flow.v1.GetExecutionStepContextResponse
+	53, // 90: convoflow.flow.v1.FlowService.WatchExecution:output_type -> convoflow.flow.v1.WatchExecutionResponse
+	55, // 91: convoflow.flow.v1.FlowService.HandleConversationEvent:output_type -> convoflow.flow.v1.HandleConversationEventResponse
+	71, // [71:92] is the sub-list for method output_type
+	50, // [50:71] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_convoflow_flow_v1_flow_service_proto_init() }
@@ -3853,7 +4139,7 @@ func file_convoflow_flow_v1_flow_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_convoflow_flow_v1_flow_service_proto_rawDesc), len(file_convoflow_flow_v1_flow_service_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   46,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

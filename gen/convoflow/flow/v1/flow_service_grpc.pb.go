@@ -10,8 +10,8 @@
 // by Conversations onMessageAdded events.
 //
 // The resources mirror Studio REST API v2 (https://studio.twilio.com/v2):
-// Flow (FW…), FlowRevision, Execution (FN…), ExecutionStep (FT…) and their
-// contexts. Field names follow the Studio JSON field names where they exist,
+// Flow (FW…), FlowRevision, the flow's TestUsers, Execution (FN…),
+// ExecutionStep (FT…) and their contexts. Field names follow the Studio JSON field names where they exist,
 // with date_created/date_updated spelled create_time/update_time.
 //
 // Errors use gRPC status codes. InvalidArgument for an invalid flow
@@ -42,6 +42,8 @@ const (
 	FlowService_ValidateFlow_FullMethodName            = "/convoflow.flow.v1.FlowService/ValidateFlow"
 	FlowService_ListFlowRevisions_FullMethodName       = "/convoflow.flow.v1.FlowService/ListFlowRevisions"
 	FlowService_GetFlowRevision_FullMethodName         = "/convoflow.flow.v1.FlowService/GetFlowRevision"
+	FlowService_GetFlowTestUsers_FullMethodName        = "/convoflow.flow.v1.FlowService/GetFlowTestUsers"
+	FlowService_UpdateFlowTestUsers_FullMethodName     = "/convoflow.flow.v1.FlowService/UpdateFlowTestUsers"
 	FlowService_CreateExecution_FullMethodName         = "/convoflow.flow.v1.FlowService/CreateExecution"
 	FlowService_GetExecution_FullMethodName            = "/convoflow.flow.v1.FlowService/GetExecution"
 	FlowService_ListExecutions_FullMethodName          = "/convoflow.flow.v1.FlowService/ListExecutions"
@@ -88,9 +90,18 @@ type FlowServiceClient interface {
 	// GetFlowRevision returns one revision of a flow, chosen by number or by
 	// the aliases Studio accepts (LatestPublished, LatestRevision).
 	GetFlowRevision(ctx context.Context, in *GetFlowRevisionRequest, opts ...grpc.CallOption) (*GetFlowRevisionResponse, error)
+	// GetFlowTestUsers returns a flow's test users: the contacts whose new
+	// executions run the flow's latest revision, draft or published, while
+	// everyone else runs the latest published one (Studio's TestUsers).
+	GetFlowTestUsers(ctx context.Context, in *GetFlowTestUsersRequest, opts ...grpc.CallOption) (*GetFlowTestUsersResponse, error)
+	// UpdateFlowTestUsers replaces a flow's test users with the list given;
+	// an empty list clears it. The list belongs to the flow, so new revisions
+	// keep it. Executions already running keep the revision they started on.
+	UpdateFlowTestUsers(ctx context.Context, in *UpdateFlowTestUsersRequest, opts ...grpc.CallOption) (*UpdateFlowTestUsersResponse, error)
 	// CreateExecution starts an execution of the flow's latest published
-	// revision through the Trigger's incomingRequest transition, like Studio's
-	// REST trigger. If the contact already has an active execution of this
+	// revision (its latest revision, draft or published, when `to` is one of
+	// the flow's test users) through the Trigger's incomingRequest
+	// transition, like Studio's REST trigger. If the contact already has an active execution of this
 	// flow it fails with AlreadyExists and an ExecutionConflict detail
 	// (Studio's 409 / 20409).
 	CreateExecution(ctx context.Context, in *CreateExecutionRequest, opts ...grpc.CallOption) (*CreateExecutionResponse, error)
@@ -215,6 +226,26 @@ func (c *flowServiceClient) GetFlowRevision(ctx context.Context, in *GetFlowRevi
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetFlowRevisionResponse)
 	err := c.cc.Invoke(ctx, FlowService_GetFlowRevision_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *flowServiceClient) GetFlowTestUsers(ctx context.Context, in *GetFlowTestUsersRequest, opts ...grpc.CallOption) (*GetFlowTestUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFlowTestUsersResponse)
+	err := c.cc.Invoke(ctx, FlowService_GetFlowTestUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *flowServiceClient) UpdateFlowTestUsers(ctx context.Context, in *UpdateFlowTestUsersRequest, opts ...grpc.CallOption) (*UpdateFlowTestUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateFlowTestUsersResponse)
+	err := c.cc.Invoke(ctx, FlowService_UpdateFlowTestUsers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -373,9 +404,18 @@ type FlowServiceServer interface {
 	// GetFlowRevision returns one revision of a flow, chosen by number or by
 	// the aliases Studio accepts (LatestPublished, LatestRevision).
 	GetFlowRevision(context.Context, *GetFlowRevisionRequest) (*GetFlowRevisionResponse, error)
+	// GetFlowTestUsers returns a flow's test users: the contacts whose new
+	// executions run the flow's latest revision, draft or published, while
+	// everyone else runs the latest published one (Studio's TestUsers).
+	GetFlowTestUsers(context.Context, *GetFlowTestUsersRequest) (*GetFlowTestUsersResponse, error)
+	// UpdateFlowTestUsers replaces a flow's test users with the list given;
+	// an empty list clears it. The list belongs to the flow, so new revisions
+	// keep it. Executions already running keep the revision they started on.
+	UpdateFlowTestUsers(context.Context, *UpdateFlowTestUsersRequest) (*UpdateFlowTestUsersResponse, error)
 	// CreateExecution starts an execution of the flow's latest published
-	// revision through the Trigger's incomingRequest transition, like Studio's
-	// REST trigger. If the contact already has an active execution of this
+	// revision (its latest revision, draft or published, when `to` is one of
+	// the flow's test users) through the Trigger's incomingRequest
+	// transition, like Studio's REST trigger. If the contact already has an active execution of this
 	// flow it fails with AlreadyExists and an ExecutionConflict detail
 	// (Studio's 409 / 20409).
 	CreateExecution(context.Context, *CreateExecutionRequest) (*CreateExecutionResponse, error)
@@ -449,6 +489,12 @@ func (UnimplementedFlowServiceServer) ListFlowRevisions(context.Context, *ListFl
 }
 func (UnimplementedFlowServiceServer) GetFlowRevision(context.Context, *GetFlowRevisionRequest) (*GetFlowRevisionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetFlowRevision not implemented")
+}
+func (UnimplementedFlowServiceServer) GetFlowTestUsers(context.Context, *GetFlowTestUsersRequest) (*GetFlowTestUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFlowTestUsers not implemented")
+}
+func (UnimplementedFlowServiceServer) UpdateFlowTestUsers(context.Context, *UpdateFlowTestUsersRequest) (*UpdateFlowTestUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateFlowTestUsers not implemented")
 }
 func (UnimplementedFlowServiceServer) CreateExecution(context.Context, *CreateExecutionRequest) (*CreateExecutionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateExecution not implemented")
@@ -644,6 +690,42 @@ func _FlowService_GetFlowRevision_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(FlowServiceServer).GetFlowRevision(ctx, req.(*GetFlowRevisionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FlowService_GetFlowTestUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFlowTestUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FlowServiceServer).GetFlowTestUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FlowService_GetFlowTestUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FlowServiceServer).GetFlowTestUsers(ctx, req.(*GetFlowTestUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FlowService_UpdateFlowTestUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateFlowTestUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FlowServiceServer).UpdateFlowTestUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FlowService_UpdateFlowTestUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FlowServiceServer).UpdateFlowTestUsers(ctx, req.(*UpdateFlowTestUsersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -877,6 +959,14 @@ var FlowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetFlowRevision",
 			Handler:    _FlowService_GetFlowRevision_Handler,
+		},
+		{
+			MethodName: "GetFlowTestUsers",
+			Handler:    _FlowService_GetFlowTestUsers_Handler,
+		},
+		{
+			MethodName: "UpdateFlowTestUsers",
+			Handler:    _FlowService_UpdateFlowTestUsers_Handler,
 		},
 		{
 			MethodName: "CreateExecution",

@@ -171,3 +171,31 @@ func TestMigrateTakesAdvisoryLock(t *testing.T) {
 		t.Fatal("Open did not finish after the lock was released")
 	}
 }
+
+// TestMigrationGivesOldFlowsNoTestUsers opens a schema an older binary left
+// at version 1, with a flow in it: migration 0002 gives the flow no test
+// users, and it runs its published revision for everyone.
+func TestMigrationGivesOldFlowsNoTestUsers(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewSchema(t)
+	ctx := t.Context()
+	old := openTest(t, dsn, Options{})
+	if _, err := old.CreateFlow(ctx, store.Flow{SID: flowSID, FriendlyName: "f", Status: store.FlowStatusPublished, CreateTime: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`ALTER TABLE flows DROP COLUMN test_users`, `DELETE FROM schema_migrations WHERE version >= 2`} {
+		if _, err := old.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := openTest(t, dsn, Options{})
+	if users, err := s.GetFlowTestUsers(ctx, flowSID); err != nil || users != nil {
+		t.Errorf("old flow's test users = %q, %v; want none", users, err)
+	}
+	if f, err := s.GetRevisionForContact(ctx, store.RevisionForContactParams{FlowSID: flowSID, Contact: "+15550100"}); err != nil || f.Revision != 1 {
+		t.Errorf("old flow's revision for a contact = %d, %v; want 1", f.Revision, err)
+	}
+	if err := s.SetFlowTestUsers(ctx, flowSID, []string{"+15550100"}); err != nil {
+		t.Fatal(err)
+	}
+}

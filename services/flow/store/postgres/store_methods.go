@@ -61,6 +61,21 @@ func (s *Store) GetLatestRevision(ctx context.Context, flowSID string) (store.Fl
 	return s.direct.GetLatestRevision(ctx, flowSID)
 }
 
+// GetRevisionForContact implements [store.Tx].
+func (s *Store) GetRevisionForContact(ctx context.Context, p store.RevisionForContactParams) (store.Flow, error) {
+	return s.direct.GetRevisionForContact(ctx, p)
+}
+
+// GetFlowTestUsers implements [store.Tx].
+func (s *Store) GetFlowTestUsers(ctx context.Context, flowSID string) ([]string, error) {
+	return s.direct.GetFlowTestUsers(ctx, flowSID)
+}
+
+// SetFlowTestUsers implements [store.Tx].
+func (s *Store) SetFlowTestUsers(ctx context.Context, flowSID string, users []string) error {
+	return s.direct.SetFlowTestUsers(ctx, flowSID, users)
+}
+
 // CreateExecution implements [store.Tx].
 func (s *Store) CreateExecution(ctx context.Context, e store.Execution) (store.Execution, error) {
 	return s.direct.CreateExecution(ctx, e)

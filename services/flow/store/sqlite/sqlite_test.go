@@ -180,7 +180,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 // TestMigrationGivesOldStepsTheirFlow opens a database written before steps
 // had flow_sid and parent_step_sid (schema version 1): its steps are given
-// their execution's flow and no parent step, and new steps keep theirs.
+// their execution's flow and no parent step, new steps keep theirs, and its
+// flows have no test users.
 func TestMigrationGivesOldStepsTheirFlow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flow.db")
 	ctx := t.Context()
@@ -211,6 +212,7 @@ func TestMigrationGivesOldStepsTheirFlow(t *testing.T) {
 		`ALTER TABLE timers DROP COLUMN claims`,
 		`ALTER TABLE steps DROP COLUMN flow_sid`,
 		`ALTER TABLE steps DROP COLUMN parent_step_sid`,
+		`ALTER TABLE flows DROP COLUMN test_users`,
 		`DELETE FROM schema_migrations WHERE version >= 2`,
 	} {
 		if _, err := s.wc.ExecContext(ctx, q); err != nil {
@@ -228,6 +230,14 @@ func TestMigrationGivesOldStepsTheirFlow(t *testing.T) {
 	}
 	if got.FlowSID != flowSID || got.ParentStepSID != "" {
 		t.Errorf("old step after migration: flow %q, parent step %q; want %q, none", got.FlowSID, got.ParentStepSID, flowSID)
+	}
+	// Flows written before migration 0004 have no test users and run
+	// their published revision for everyone.
+	if users, err := s.GetFlowTestUsers(ctx, flowSID); err != nil || users != nil {
+		t.Errorf("old flow's test users = %q, %v; want none", users, err)
+	}
+	if f, err := s.GetRevisionForContact(ctx, store.RevisionForContactParams{FlowSID: flowSID, Contact: "+15550100"}); err != nil || f.Revision != 1 {
+		t.Errorf("old flow's revision for a contact = %d, %v; want 1", f.Revision, err)
 	}
 	const (
 		subflowSID = "FW000000000000000000000000000000b2"

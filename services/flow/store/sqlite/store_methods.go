@@ -58,6 +58,22 @@ func (s *Store) GetLatestRevision(ctx context.Context, flowSID string) (store.Fl
 	return s.reader.GetLatestRevision(ctx, flowSID)
 }
 
+// GetRevisionForContact implements [store.Tx].
+func (s *Store) GetRevisionForContact(ctx context.Context, p store.RevisionForContactParams) (store.Flow, error) {
+	return s.reader.GetRevisionForContact(ctx, p)
+}
+
+// GetFlowTestUsers implements [store.Tx].
+func (s *Store) GetFlowTestUsers(ctx context.Context, flowSID string) ([]string, error) {
+	return s.reader.GetFlowTestUsers(ctx, flowSID)
+}
+
+// SetFlowTestUsers implements [store.Tx].
+func (s *Store) SetFlowTestUsers(ctx context.Context, flowSID string, users []string) error {
+	_, err := write(ctx, s, func(q *queries) (struct{}, error) { return struct{}{}, q.SetFlowTestUsers(ctx, flowSID, users) })
+	return err
+}
+
 // CreateExecution implements [store.Tx].
 func (s *Store) CreateExecution(ctx context.Context, e store.Execution) (store.Execution, error) {
 	return write(ctx, s, func(q *queries) (store.Execution, error) { return q.CreateExecution(ctx, e) })

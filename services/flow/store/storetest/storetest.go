@@ -6,11 +6,12 @@
 //	}
 //
 // and the suite checks the behaviour the store package documents: paging,
-// uniqueness of active executions, optimistic concurrency, idempotent event
-// recording, per-conversation order, lease exclusivity and takeover, timer
-// claims by concurrent owners, heartbeats and hand-backs, announcements, and
-// transactions. The factory must return an empty store
-// and close it with tb.Cleanup.
+// test users and the revision they choose for a contact, uniqueness of
+// active executions, optimistic concurrency, idempotent event recording,
+// per-conversation order, lease exclusivity and takeover, timer claims by
+// concurrent owners, heartbeats and hand-backs, announcements, and
+// transactions. The factory must return an empty store and close it with
+// tb.Cleanup.
 package storetest
 
 import (
@@ -43,6 +44,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"flow_update_conflicts", testFlowUpdateConflicts},
 		{"flow_list_paging", testFlowListPaging},
 		{"flow_delete_cascades", testFlowDeleteCascades},
+		{"flow_test_users", testFlowTestUsers},
+		{"flow_revision_for_contact", testRevisionForContact},
 		{"execution_create_get", testExecutionCreateGet},
 		{"execution_create_invalid", testExecutionCreateInvalid},
 		{"execution_one_active_per_conversation", testExecutionActivePerConversation},

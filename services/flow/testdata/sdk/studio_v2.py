@@ -48,8 +48,20 @@ check(studio.flow_validate.update(friendly_name="v", status="draft", definition=
 code, status = twilio_error(lambda: studio.flow_validate.update(friendly_name="v", status="draft", definition={"states": []}))
 check((code, status) == (81022, 400), "validate bad: %r" % ((code, status),))
 
+# TO becomes a test user, so its execution runs the draft saved next.
+check(studio.flows(flow.sid).test_users().fetch().test_users == [], "no test users yet")
+users = studio.flows(flow.sid).test_users().update(test_users=[os.environ["TO"], "alice", os.environ["TO"]])
+check(users.sid == flow.sid and users.test_users == [os.environ["TO"], "alice"], "test users: %r" % users.test_users)
+check(studio.flows(flow.sid).test_users().fetch().test_users == [os.environ["TO"], "alice"], "fetch test users")
+draft = studio.flows(flow.sid).update(status="draft", commit_message="try it")
+check(draft.revision == 3 and draft.status == "draft", "draft: %r" % draft)
+
 execution = studio.flows(flow.sid).executions.create(to=os.environ["TO"], from_=os.environ["FROM"], parameters={"name": "Zeke"})
 check(execution.status == "active" and execution.contact_channel_address == os.environ["TO"], "execution: %r" % execution)
+# Debian's twilio-python (7.7) predates Execution.flow_version: read the
+# resource as it came.
+raw = json.loads(client.request("GET", execution.url).text)
+check(raw["flow_version"] == 3, "a test user's execution runs revision %r, not the draft 3" % raw["flow_version"])
 ctx = studio.flows(flow.sid).executions(execution.sid).execution_context().fetch()
 check(ctx.context["flow"]["data"] == {"name": "Zeke"}, "context: %r" % ctx.context)
 steps = studio.flows(flow.sid).executions(execution.sid).steps.list()

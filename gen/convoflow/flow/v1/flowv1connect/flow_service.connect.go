@@ -8,8 +8,8 @@
 // by Conversations onMessageAdded events.
 //
 // The resources mirror Studio REST API v2 (https://studio.twilio.com/v2):
-// Flow (FW…), FlowRevision, Execution (FN…), ExecutionStep (FT…) and their
-// contexts. Field names follow the Studio JSON field names where they exist,
+// Flow (FW…), FlowRevision, the flow's TestUsers, Execution (FN…),
+// ExecutionStep (FT…) and their contexts. Field names follow the Studio JSON field names where they exist,
 // with date_created/date_updated spelled create_time/update_time.
 //
 // Errors use gRPC status codes. InvalidArgument for an invalid flow
@@ -66,6 +66,12 @@ const (
 	// FlowServiceGetFlowRevisionProcedure is the fully-qualified name of the FlowService's
 	// GetFlowRevision RPC.
 	FlowServiceGetFlowRevisionProcedure = "/convoflow.flow.v1.FlowService/GetFlowRevision"
+	// FlowServiceGetFlowTestUsersProcedure is the fully-qualified name of the FlowService's
+	// GetFlowTestUsers RPC.
+	FlowServiceGetFlowTestUsersProcedure = "/convoflow.flow.v1.FlowService/GetFlowTestUsers"
+	// FlowServiceUpdateFlowTestUsersProcedure is the fully-qualified name of the FlowService's
+	// UpdateFlowTestUsers RPC.
+	FlowServiceUpdateFlowTestUsersProcedure = "/convoflow.flow.v1.FlowService/UpdateFlowTestUsers"
 	// FlowServiceCreateExecutionProcedure is the fully-qualified name of the FlowService's
 	// CreateExecution RPC.
 	FlowServiceCreateExecutionProcedure = "/convoflow.flow.v1.FlowService/CreateExecution"
@@ -129,9 +135,18 @@ type FlowServiceClient interface {
 	// GetFlowRevision returns one revision of a flow, chosen by number or by
 	// the aliases Studio accepts (LatestPublished, LatestRevision).
 	GetFlowRevision(context.Context, *v1.GetFlowRevisionRequest) (*v1.GetFlowRevisionResponse, error)
+	// GetFlowTestUsers returns a flow's test users: the contacts whose new
+	// executions run the flow's latest revision, draft or published, while
+	// everyone else runs the latest published one (Studio's TestUsers).
+	GetFlowTestUsers(context.Context, *v1.GetFlowTestUsersRequest) (*v1.GetFlowTestUsersResponse, error)
+	// UpdateFlowTestUsers replaces a flow's test users with the list given;
+	// an empty list clears it. The list belongs to the flow, so new revisions
+	// keep it. Executions already running keep the revision they started on.
+	UpdateFlowTestUsers(context.Context, *v1.UpdateFlowTestUsersRequest) (*v1.UpdateFlowTestUsersResponse, error)
 	// CreateExecution starts an execution of the flow's latest published
-	// revision through the Trigger's incomingRequest transition, like Studio's
-	// REST trigger. If the contact already has an active execution of this
+	// revision (its latest revision, draft or published, when `to` is one of
+	// the flow's test users) through the Trigger's incomingRequest
+	// transition, like Studio's REST trigger. If the contact already has an active execution of this
 	// flow it fails with AlreadyExists and an ExecutionConflict detail
 	// (Studio's 409 / 20409).
 	CreateExecution(context.Context, *v1.CreateExecutionRequest) (*v1.CreateExecutionResponse, error)
@@ -239,6 +254,20 @@ func NewFlowServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getFlowTestUsers: connect.NewClient[v1.GetFlowTestUsersRequest, v1.GetFlowTestUsersResponse](
+			httpClient,
+			baseURL+FlowServiceGetFlowTestUsersProcedure,
+			connect.WithSchema(flowServiceMethods.ByName("GetFlowTestUsers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		updateFlowTestUsers: connect.NewClient[v1.UpdateFlowTestUsersRequest, v1.UpdateFlowTestUsersResponse](
+			httpClient,
+			baseURL+FlowServiceUpdateFlowTestUsersProcedure,
+			connect.WithSchema(flowServiceMethods.ByName("UpdateFlowTestUsers")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 		createExecution: connect.NewClient[v1.CreateExecutionRequest, v1.CreateExecutionResponse](
 			httpClient,
 			baseURL+FlowServiceCreateExecutionProcedure,
@@ -327,6 +356,8 @@ type flowServiceClient struct {
 	validateFlow            *connect.Client[v1.ValidateFlowRequest, v1.ValidateFlowResponse]
 	listFlowRevisions       *connect.Client[v1.ListFlowRevisionsRequest, v1.ListFlowRevisionsResponse]
 	getFlowRevision         *connect.Client[v1.GetFlowRevisionRequest, v1.GetFlowRevisionResponse]
+	getFlowTestUsers        *connect.Client[v1.GetFlowTestUsersRequest, v1.GetFlowTestUsersResponse]
+	updateFlowTestUsers     *connect.Client[v1.UpdateFlowTestUsersRequest, v1.UpdateFlowTestUsersResponse]
 	createExecution         *connect.Client[v1.CreateExecutionRequest, v1.CreateExecutionResponse]
 	getExecution            *connect.Client[v1.GetExecutionRequest, v1.GetExecutionResponse]
 	listExecutions          *connect.Client[v1.ListExecutionsRequest, v1.ListExecutionsResponse]
@@ -406,6 +437,24 @@ func (c *flowServiceClient) ListFlowRevisions(ctx context.Context, req *v1.ListF
 // GetFlowRevision calls convoflow.flow.v1.FlowService.GetFlowRevision.
 func (c *flowServiceClient) GetFlowRevision(ctx context.Context, req *v1.GetFlowRevisionRequest) (*v1.GetFlowRevisionResponse, error) {
 	response, err := c.getFlowRevision.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetFlowTestUsers calls convoflow.flow.v1.FlowService.GetFlowTestUsers.
+func (c *flowServiceClient) GetFlowTestUsers(ctx context.Context, req *v1.GetFlowTestUsersRequest) (*v1.GetFlowTestUsersResponse, error) {
+	response, err := c.getFlowTestUsers.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// UpdateFlowTestUsers calls convoflow.flow.v1.FlowService.UpdateFlowTestUsers.
+func (c *flowServiceClient) UpdateFlowTestUsers(ctx context.Context, req *v1.UpdateFlowTestUsersRequest) (*v1.UpdateFlowTestUsersResponse, error) {
+	response, err := c.updateFlowTestUsers.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -535,9 +584,18 @@ type FlowServiceHandler interface {
 	// GetFlowRevision returns one revision of a flow, chosen by number or by
 	// the aliases Studio accepts (LatestPublished, LatestRevision).
 	GetFlowRevision(context.Context, *v1.GetFlowRevisionRequest) (*v1.GetFlowRevisionResponse, error)
+	// GetFlowTestUsers returns a flow's test users: the contacts whose new
+	// executions run the flow's latest revision, draft or published, while
+	// everyone else runs the latest published one (Studio's TestUsers).
+	GetFlowTestUsers(context.Context, *v1.GetFlowTestUsersRequest) (*v1.GetFlowTestUsersResponse, error)
+	// UpdateFlowTestUsers replaces a flow's test users with the list given;
+	// an empty list clears it. The list belongs to the flow, so new revisions
+	// keep it. Executions already running keep the revision they started on.
+	UpdateFlowTestUsers(context.Context, *v1.UpdateFlowTestUsersRequest) (*v1.UpdateFlowTestUsersResponse, error)
 	// CreateExecution starts an execution of the flow's latest published
-	// revision through the Trigger's incomingRequest transition, like Studio's
-	// REST trigger. If the contact already has an active execution of this
+	// revision (its latest revision, draft or published, when `to` is one of
+	// the flow's test users) through the Trigger's incomingRequest
+	// transition, like Studio's REST trigger. If the contact already has an active execution of this
 	// flow it fails with AlreadyExists and an ExecutionConflict detail
 	// (Studio's 409 / 20409).
 	CreateExecution(context.Context, *v1.CreateExecutionRequest) (*v1.CreateExecutionResponse, error)
@@ -641,6 +699,20 @@ func NewFlowServiceHandler(svc FlowServiceHandler, opts ...connect.HandlerOption
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	flowServiceGetFlowTestUsersHandler := connect.NewUnaryHandlerSimple(
+		FlowServiceGetFlowTestUsersProcedure,
+		svc.GetFlowTestUsers,
+		connect.WithSchema(flowServiceMethods.ByName("GetFlowTestUsers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	flowServiceUpdateFlowTestUsersHandler := connect.NewUnaryHandlerSimple(
+		FlowServiceUpdateFlowTestUsersProcedure,
+		svc.UpdateFlowTestUsers,
+		connect.WithSchema(flowServiceMethods.ByName("UpdateFlowTestUsers")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	flowServiceCreateExecutionHandler := connect.NewUnaryHandlerSimple(
 		FlowServiceCreateExecutionProcedure,
 		svc.CreateExecution,
@@ -734,6 +806,10 @@ func NewFlowServiceHandler(svc FlowServiceHandler, opts ...connect.HandlerOption
 			flowServiceListFlowRevisionsHandler.ServeHTTP(w, r)
 		case FlowServiceGetFlowRevisionProcedure:
 			flowServiceGetFlowRevisionHandler.ServeHTTP(w, r)
+		case FlowServiceGetFlowTestUsersProcedure:
+			flowServiceGetFlowTestUsersHandler.ServeHTTP(w, r)
+		case FlowServiceUpdateFlowTestUsersProcedure:
+			flowServiceUpdateFlowTestUsersHandler.ServeHTTP(w, r)
 		case FlowServiceCreateExecutionProcedure:
 			flowServiceCreateExecutionHandler.ServeHTTP(w, r)
 		case FlowServiceGetExecutionProcedure:
@@ -795,6 +871,14 @@ func (UnimplementedFlowServiceHandler) ListFlowRevisions(context.Context, *v1.Li
 
 func (UnimplementedFlowServiceHandler) GetFlowRevision(context.Context, *v1.GetFlowRevisionRequest) (*v1.GetFlowRevisionResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("convoflow.flow.v1.FlowService.GetFlowRevision is not implemented"))
+}
+
+func (UnimplementedFlowServiceHandler) GetFlowTestUsers(context.Context, *v1.GetFlowTestUsersRequest) (*v1.GetFlowTestUsersResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("convoflow.flow.v1.FlowService.GetFlowTestUsers is not implemented"))
+}
+
+func (UnimplementedFlowServiceHandler) UpdateFlowTestUsers(context.Context, *v1.UpdateFlowTestUsersRequest) (*v1.UpdateFlowTestUsersResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("convoflow.flow.v1.FlowService.UpdateFlowTestUsers is not implemented"))
 }
 
 func (UnimplementedFlowServiceHandler) CreateExecution(context.Context, *v1.CreateExecutionRequest) (*v1.CreateExecutionResponse, error) {
