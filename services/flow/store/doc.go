@@ -9,7 +9,7 @@
 // unchanged, so the engine and the store can evolve independently.
 //
 // Implementations live in sub-packages named after the technology
-// (store/sqlite; a PostgreSQL one may follow). store/storetest holds the
+// (store/sqlite, store/postgres). store/storetest holds the
 // conformance suite every implementation must pass.
 //
 // # Conventions
