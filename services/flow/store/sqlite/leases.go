@@ -96,18 +96,13 @@ func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID 
 		WHERE conversation_sid = ? AND status = 'pending')`, conversationSID).Scan(&pending); err != nil {
 		return false, fmt.Errorf("settle lease %q: %w", name, err)
 	}
-	// One write either way: the lease row is renewed or deleted, never
-	// both, and a lease that is not owner's is left alone.
-	var (
-		res sql.Result
-		err error
-	)
 	if pending {
-		res, err = q.db.ExecContext(ctx, `UPDATE leases SET expire_time = ? WHERE name = ? AND owner = ?`,
-			store.TimeToMicros(now.Add(ttl)), name, owner)
-	} else {
-		res, err = q.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
+		_, err := q.RenewLease(ctx, name, owner, now, ttl)
+		return false, err
 	}
+	// Not ReleaseLease: releasing a lease that is gone is no error there,
+	// but here it means the commit no longer holds the conversation.
+	res, err := q.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
 	if err != nil {
 		return false, fmt.Errorf("settle lease %q: %w", name, err)
 	}
@@ -116,7 +111,7 @@ func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID 
 	} else if n == 0 {
 		return false, q.leaseHeld(ctx, name)
 	}
-	return !pending, nil
+	return true, nil
 }
 
 func (q *queries) RenewLeases(ctx context.Context, owner string, names []string, now time.Time, ttl time.Duration) ([]string, error) {
