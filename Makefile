@@ -95,6 +95,7 @@ checkgenerate: generate ## Fail if `make generate` changes anything under proto/
 # one -fuzz target per invocation). The seed corpora also run in `make test`.
 FUZZTIME ?= 15s
 FUZZ_TARGETS := ./services/flow/engine:FuzzRead ./services/flow/engine:FuzzResume \
+	./services/flow/engine:FuzzContextJSON ./services/flow/engine:FuzzExecutionJSON \
 	./services/flow/engine/liquid:FuzzRender ./services/flow/engine/liquid:FuzzPlanMatchesLibrary \
 	./services/flow/engine/predicate:FuzzEval ./services/flow:FuzzWebhook
 # bench-smoke runs every benchmark once (-benchtime 1x), on SQLite and, for

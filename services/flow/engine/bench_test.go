@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -161,14 +160,15 @@ func BenchmarkSession(b *testing.B) {
 			if res.Wait == nil {
 				b.Fatal("the execution does not wait")
 			}
-			// Persist as the runner does: the execution goes to the store as
-			// JSON and comes back into a fresh value for the resume.
-			data, err := json.Marshal(res.Execution)
+			// Persist as the runner does (runner/commit.go): the execution
+			// goes to the store as JSON and comes back into a fresh value
+			// for the resume, through its own MarshalJSON and UnmarshalJSON.
+			data, err := res.Execution.MarshalJSON()
 			if err != nil {
 				b.Fatal(err)
 			}
 			var x Execution
-			if err := json.Unmarshal(data, &x); err != nil {
+			if err := x.UnmarshalJSON(data); err != nil {
 				b.Fatal(err)
 			}
 			res, err = e.Resume(context.Background(), def, &x, reply)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -40,8 +39,9 @@ type Execution struct {
 	// messages are posted into it.
 	ConversationSid string `json:"conversation_sid,omitempty"`
 	// Context is the Liquid context (trigger, flow, contact, widgets). Inside
-	// a subflow it is the subflow's; the parent's waits in Subflow.
-	Context Context `json:"context"`
+	// a subflow it is the subflow's; the parent's waits in Subflow. A zero
+	// Context is left out, for a caller that stores the context apart.
+	Context Context `json:"context,omitzero"`
 	// StepCount counts the steps recorded so far, subflow steps included.
 	StepCount   int    `json:"step_count"`
 	LastStepSid string `json:"last_step_sid,omitempty"`
@@ -123,28 +123,14 @@ func (c *Context) vars() map[string]any {
 	}
 }
 
-// UnmarshalJSON keeps numbers typed the way the engine stores them: whole
-// numbers as int64, others as float64, so a resumed execution renders and
-// compares exactly as the one that was persisted.
-func (c *Context) UnmarshalJSON(b []byte) error {
-	type plain Context
-	var p plain
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&p); err != nil {
-		return err
-	}
-	*c = Context(p)
-	c.fill()
-	return nil
-}
-
-// fill normalises the context's maps, making missing ones empty.
+// fill makes the context's missing maps empty, since the engine writes
+// into trigger, widgets, flow.data and flow.variables.
 func (c *Context) fill() {
-	c.Trigger = normalize(c.Trigger)
-	c.Widgets = normalize(c.Widgets)
-	c.Flow.Data = normalize(c.Flow.Data)
-	c.Flow.Variables = normalize(c.Flow.Variables)
+	for _, m := range [...]*map[string]any{&c.Trigger, &c.Widgets, &c.Flow.Data, &c.Flow.Variables} {
+		if *m == nil {
+			*m = map[string]any{}
+		}
+	}
 }
 
 // Step is one transition, the engine's ExecutionStep (studio.md §6.6).
@@ -185,17 +171,11 @@ type Result struct {
 // Ended reports whether the execution has ended.
 func (r *Result) Ended() bool { return r.Execution.Status == StatusEnded }
 
-// normalize turns json.Number leaves into int64 or float64, recursively,
-// and a missing or null map into an empty one, since the engine writes
-// into trigger, widgets, flow.data and flow.variables.
-func normalize(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
+// normalize turns json.Number leaves into int64 or float64, recursively.
+func normalize(m map[string]any) {
 	for k, e := range m {
 		m[k] = normalizeValue(e)
 	}
-	return m
 }
 
 func normalizeValue(v any) any {

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // snapshots encodes step context snapshots. Encoding the whole context at
@@ -67,11 +69,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(b, "null"...), nil
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := sortedKeys(x)
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {
@@ -113,13 +111,38 @@ func (s *snapshots) encode(c *Context) (json.RawMessage, error) {
 	if s.widgets == nil {
 		s.widgets = map[string]part{}
 	}
-	b := s.buf[:0]
-	b = append(b, `{"trigger":`...)
-	t, err := s.trigger.encode(c.Trigger)
+	b, err := appendContext(s.buf[:0], c, s)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, t...)
+	s.buf = b
+	return json.RawMessage(slices.Clone(b)), nil
+}
+
+// appendContext appends c as json.Marshal would encode its fields. With s,
+// the parts that stay the same map between steps come from s's cache (see
+// snapshots); without, everything is encoded afresh.
+func appendContext(b []byte, c *Context, s *snapshots) ([]byte, error) {
+	encode := func(b []byte, p *part, m any) ([]byte, error) {
+		if s == nil {
+			return appendJSON(b, m)
+		}
+		enc, err := p.encode(m)
+		if err != nil {
+			return nil, err
+		}
+		return append(b, enc...), nil
+	}
+	var none part
+	tp, dp := &none, &none
+	if s != nil {
+		tp, dp = &s.trigger, &s.data
+	}
+	var err error
+	b = append(b, `{"trigger":`...)
+	if b, err = encode(b, tp, c.Trigger); err != nil {
+		return nil, err
+	}
 	b = append(b, `,"flow":{"flow_sid":`...)
 	b = appendString(b, c.Flow.FlowSid)
 	b = append(b, `,"sid":`...)
@@ -127,15 +150,12 @@ func (s *snapshots) encode(c *Context) (json.RawMessage, error) {
 	b = append(b, `,"channel":{"address":`...)
 	b = appendString(b, c.Flow.Channel.Address)
 	b = append(b, `},"data":`...)
-	d, err := s.data.encode(c.Flow.Data)
-	if err != nil {
+	if b, err = encode(b, dp, c.Flow.Data); err != nil {
 		return nil, err
 	}
-	b = append(b, d...)
 	b = append(b, `,"variables":`...)
 	// Set Variables edits flow.variables in place: always encoded.
-	b, err = appendJSON(b, c.Flow.Variables)
-	if err != nil {
+	if b, err = appendJSON(b, c.Flow.Variables); err != nil {
 		return nil, err
 	}
 	b = append(b, `},"contact":{"channel":{"address":`...)
@@ -143,49 +163,89 @@ func (s *snapshots) encode(c *Context) (json.RawMessage, error) {
 	b = append(b, `}},"widgets":`...)
 	if c.Widgets == nil {
 		b = append(b, "null"...)
-	} else {
-		s.names = s.names[:0]
-		for name := range c.Widgets {
-			s.names = append(s.names, name)
-		}
-		slices.Sort(s.names)
-		b = append(b, '{')
-		for i, name := range s.names {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, name)
-			b = append(b, ':')
-			p := s.widgets[name]
-			w, err := p.encode(c.Widgets[name])
-			if err != nil {
-				return nil, err
-			}
-			s.widgets[name] = p
-			b = append(b, w...)
-		}
-		b = append(b, '}')
+		return append(b, '}'), nil
 	}
-	b = append(b, '}')
-	s.buf = b
-	return json.RawMessage(slices.Clone(b)), nil
+	var names []string
+	if s != nil {
+		names = s.names[:0]
+	}
+	names = slices.AppendSeq(names, maps.Keys(c.Widgets))
+	slices.Sort(names)
+	b = append(b, '{')
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+		p := none
+		if s != nil {
+			p = s.widgets[name]
+		}
+		if b, err = encode(b, &p, c.Widgets[name]); err != nil {
+			return nil, err
+		}
+		if s != nil {
+			s.widgets[name] = p
+		}
+	}
+	if s != nil {
+		s.names = names
+	}
+	return append(b, '}', '}'), nil
 }
 
-// appendString appends s as a JSON string, escaped as encoding/json does.
+// appendString appends s as a JSON string, escaped as json.Marshal does:
+// quotes, backslashes and control characters, <, > and & (HTML-safe),
+// U+2028 and U+2029, and each invalid UTF-8 byte as \ufffd. It is
+// encoding/json's own loop (encode.go), which json.Marshal would reach only
+// through an allocation and its reflection.
 func appendString(b []byte, s string) []byte {
-	safe := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			safe = false
-			break
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
 	}
-	if safe {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -131,21 +131,21 @@ func (r *Runner) resume(ctx context.Context, at *attempt, def *engine.Definition
 	return res, nil
 }
 
-// storedState is an execution's state as stored: engine.Execution without
-// its context, which the row keeps once, in its context column (until
-// 2026-12-07 the state held a second copy; decodeExecution reads both).
-// The shallower Context field hides the embedded one from encoding/json.
-type storedState struct {
-	*engine.Execution
-	Context json.RawMessage `json:"context,omitempty"`
-}
-
-// encodeState returns the stored state and context of x.
+// encodeState returns the stored state and context of x. The row keeps the
+// context once, in its context column, so the state is the execution
+// without it (a zero Context is left out); until 2026-12-07 the state held
+// a second copy, which decodeExecution still reads.
+//
+// The engine's MarshalJSON and UnmarshalJSON are called directly: through
+// encoding/json each document would be scanned once more for validity,
+// which the engine's own encoding and decoding need not be.
 func encodeState(x *engine.Execution) (state, xctx json.RawMessage, err error) {
-	if state, err = json.Marshal(storedState{Execution: x}); err != nil {
+	bare := *x
+	bare.Context = engine.Context{}
+	if state, err = bare.MarshalJSON(); err != nil {
 		return nil, nil, fmt.Errorf("runner: encoding execution %s: %w", x.Sid, err)
 	}
-	if xctx, err = json.Marshal(x.Context); err != nil {
+	if xctx, err = x.Context.MarshalJSON(); err != nil {
 		return nil, nil, fmt.Errorf("runner: encoding the context of %s: %w", x.Sid, err)
 	}
 	return state, xctx, nil
@@ -154,16 +154,13 @@ func encodeState(x *engine.Execution) (state, xctx json.RawMessage, err error) {
 // decodeExecution reads the engine state of a stored execution.
 func decodeExecution(row store.Execution) (*engine.Execution, error) {
 	var x engine.Execution
-	st := storedState{Execution: &x}
-	if err := json.Unmarshal(row.State, &st); err != nil {
+	if err := x.UnmarshalJSON(row.State); err != nil {
 		return nil, fmt.Errorf("runner: execution %s has unreadable state: %w", row.SID, err)
 	}
-	xctx := st.Context
-	if len(xctx) == 0 {
-		xctx = row.Context
-	}
-	if len(xctx) > 0 {
-		if err := json.Unmarshal(xctx, &x.Context); err != nil {
+	// A decoded context has its maps; a nil trigger means the state left
+	// the context to the column.
+	if x.Context.Trigger == nil && len(row.Context) > 0 {
+		if err := x.Context.UnmarshalJSON(row.Context); err != nil {
 			return nil, fmt.Errorf("runner: execution %s has an unreadable context: %w", row.SID, err)
 		}
 	}

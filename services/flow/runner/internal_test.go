@@ -2,11 +2,14 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,5 +223,53 @@ func TestSubflowResolver(t *testing.T) {
 		if err != nil || got.Revision != tt.want || got.Definition.Description != tt.wantDesc {
 			t.Errorf("%s@%s: %+v, %v; want revision %d (%s)", tt.flow, tt.revision, got, err, tt.want, tt.wantDesc)
 		}
+	}
+}
+
+// TestStoredStateLayouts checks that encodeState keeps the context out of
+// the state, and that decodeExecution reads both layouts: the current one
+// (context in its column) and rows written before 2026-12-07, whose state
+// held the context too (which then wins over the column).
+func TestStoredStateLayouts(t *testing.T) {
+	t.Parallel()
+	x := &engine.Execution{
+		Sid: "FN00000000000000000000000000000001", FlowSid: "FW00000000000000000000000000000001", Status: engine.StatusActive,
+		TriggerEvent: "incomingConversationMessage", StepCount: 2, Wait: &engine.Wait{Widget: "ask", Until: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)},
+		Context: engine.Context{
+			Trigger: map[string]any{"conversation": map[string]any{"Body": "hi", "Index": int64(1)}},
+			Flow:    engine.FlowContext{FlowSid: "FW00000000000000000000000000000001", Data: map[string]any{}, Variables: map[string]any{"n": int64(3)}},
+			Widgets: map[string]any{"ask": map[string]any{"outbound": map[string]any{"Body": "name?"}}},
+		},
+		DateCreated: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), DateUpdated: time.Date(2026, 12, 7, 0, 0, 1, 0, time.UTC),
+	}
+	state, xctx, err := encodeState(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(state), `"context"`) {
+		t.Errorf("the state repeats the context: %s", state)
+	}
+	got, err := decodeExecution(store.Execution{SID: x.Sid, State: state, Context: xctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, x) {
+		t.Errorf("current layout:\n got %#v\nwant %#v", got, x)
+	}
+
+	old, err := json.Marshal(x) // the state as it was: the whole execution
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = decodeExecution(store.Execution{SID: x.Sid, State: old, Context: json.RawMessage(`{"trigger":{"stale":true}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, x) {
+		t.Errorf("old layout:\n got %#v\nwant %#v", got, x)
+	}
+
+	if _, err := decodeExecution(store.Execution{SID: x.Sid, State: state, Context: json.RawMessage(`{"trigger":`)}); err == nil {
+		t.Error("a truncated context decoded")
 	}
 }
