@@ -39,7 +39,7 @@ func (q *queries) RecordEvent(ctx context.Context, e store.Event) (store.Event, 
 	received := q.stamp(e.ReceiveTime)
 	var id int64
 	err = q.db.QueryRowContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES (NULL, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?, 0)
-		RETURNING id`, e.ConversationSID, seq, e.FlowSID, e.MessageSID, e.IdempotencyToken, jsonArg(e.Payload), received).Scan(&id)
+		RETURNING id`, e.ConversationSID, seq, e.FlowSID, e.MessageSID, e.IdempotencyToken, transientArg(e.Payload), received).Scan(&id)
 	switch {
 	case isForeignKey(err):
 		return store.Event{}, false, fmt.Errorf("flow %s: %w", e.FlowSID, store.ErrNotFound)

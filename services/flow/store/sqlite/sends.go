@@ -15,7 +15,7 @@ func (q *queries) RecordSend(ctx context.Context, s store.Send) (store.Send, err
 	}
 	created := q.stamp(s.CreateTime)
 	_, err := q.db.ExecContext(ctx, `INSERT INTO sends (key, execution_sid, result, create_time) VALUES (?, ?, ?, ?)`,
-		s.Key, s.ExecutionSID, jsonArg(s.Result), created)
+		s.Key, s.ExecutionSID, transientArg(s.Result), created)
 	switch {
 	case isForeignKey(err):
 		return store.Send{}, fmt.Errorf("execution %s: %w", s.ExecutionSID, store.ErrNotFound)
