@@ -63,6 +63,28 @@ func (c *Context) unmarshalSlow(b []byte) error {
 	return nil
 }
 
+// decodeJSON decodes one JSON value, typing numbers as the engine does
+// (int64 or float64), as a json.Decoder with UseNumber does followed by
+// normalizeValue, and reports false for what that decoder refuses or when
+// another value follows (a Function's body, a JSON flow variable).
+func decodeJSON(b []byte) (any, bool) {
+	d := contextDecoder{data: b}
+	if v, ok := d.value(0); ok && d.end() {
+		return v, true
+	}
+	return decodeJSONSlow(b)
+}
+
+func decodeJSONSlow(b []byte) (any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return nil, false
+	}
+	return normalizeValue(v), true
+}
+
 // maxContextDepth bounds the fast path's recursion; deeper documents go to
 // encoding/json, which has its own limit and error.
 const maxContextDepth = 200

@@ -210,6 +210,7 @@ func FuzzContextJSON(f *testing.F) {
 		string(sample), `null`, `{}`, `{"trigger":{"a":[1,2.5,-3e2,"s",null,true]}}`,
 		`{"flow":{"flow_sid":"FW1","sid":"FN1","channel":{"address":"+1"},"data":{},"variables":{"x":"\u00e9"}}}`,
 		`{"widgets":{"a":"\ud800\udc00"}}`, `{"contact":{"channel":{"address":null}}}`,
+		`"top"`, ` -12.5e-3 `, `[{"a":[]}, 1]`, `{"a":1}]`, `1 2`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -218,6 +219,13 @@ func FuzzContextJSON(f *testing.F) {
 		// json.Marshal encodes it.
 		if got, want := appendString(nil, string(b)), must(json.Marshal(string(b))); string(got) != string(want) {
 			t.Fatalf("appendString(%q) = %s, json.Marshal %s", b, got, want)
+		}
+		// Any value, as a Function's body or a JSON variable is decoded.
+		if v, ok := decodeJSON(b); ok {
+			want, wok := decodeJSONSlow(b)
+			if !wok || !reflect.DeepEqual(v, want) {
+				t.Fatalf("decodeJSON(%q) = %#v, the decoder gives %#v (%v)", b, v, want, wok)
+			}
 		}
 		fast, ok := fastDecode(b)
 		if !ok {

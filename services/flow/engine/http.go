@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -78,13 +76,9 @@ func (a *httpAnswer) parsedObject() map[string]any {
 	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(a.body))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
-		return nil
-	}
-	return normalizeValue(obj).(map[string]any)
+	v, _ := decodeJSON(a.body)
+	obj, _ := v.(map[string]any)
+	return obj
 }
 
 // outputs are the widget outputs every HTTP widget fills.

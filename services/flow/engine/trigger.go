@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -139,13 +138,12 @@ func copyJSON(v map[string]any) map[string]any {
 	if err != nil {
 		return map[string]any{}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var out map[string]any
-	if err := dec.Decode(&out); err != nil || out == nil {
-		return map[string]any{}
+	if out, ok := decodeJSON(b); ok {
+		if m, ok := out.(map[string]any); ok {
+			return m
+		}
 	}
-	return normalizeValue(out).(map[string]any)
+	return map[string]any{}
 }
 
 // newContext builds the context of a new execution from its trigger.

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bytes"
-	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,11 +57,8 @@ func (w *setVariables) value(r *run, p param) (any, *StepError) {
 		return nil, stepErr(CodeLiquidRenderFailed, "unable to render variable %s: %v", p.Key, err)
 	}
 	if w.ParseAsJSON || p.ParseAsJSON {
-		dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err == nil && !dec.More() {
-			return normalizeValue(v), nil
+		if v, ok := decodeJSON([]byte(s)); ok {
+			return v, nil
 		}
 		// Not JSON: keep the string, as a lax renderer would.
 	}
