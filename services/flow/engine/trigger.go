@@ -134,6 +134,9 @@ func stringMap(m map[string]string) map[string]any {
 // execution never aliases a caller's map and numbers get the engine's
 // types (int64 or float64). A value JSON cannot hold gives an empty map.
 func copyJSON(v map[string]any) map[string]any {
+	if len(v) == 0 {
+		return map[string]any{} // most messages have no channel attributes
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return map[string]any{}
