@@ -95,6 +95,16 @@ func (q *queries) ReleaseLease(ctx context.Context, name, owner string) error {
 	return nil
 }
 
+// settleLeaseCTE renews or releases a lease (see SettleLease); the CTEs
+// released and renewed say which, and SettleLeaseLater runs it too.
+const settleLeaseCTE = `WITH pending AS (
+		SELECT EXISTS (SELECT 1 FROM events WHERE conversation_sid = $3 AND status = 'pending') AS queued
+	), released AS (
+		DELETE FROM leases WHERE name = $1 AND owner = $2 AND NOT (SELECT queued FROM pending) RETURNING 1
+	), renewed AS (
+		UPDATE leases SET expire_time = $4 WHERE name = $1 AND owner = $2 AND (SELECT queued FROM pending) RETURNING 1
+	)`
+
 func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (bool, error) {
 	if err := store.CheckLease(name, owner, now, ttl); err != nil {
 		return false, err
@@ -110,13 +120,7 @@ func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID 
 	// holder; the runner looks once more after a release, which covers
 	// it as it covers any event recorded between a look and a release.
 	var released, renewed bool
-	err := q.db.QueryRow(ctx, `WITH pending AS (
-			SELECT EXISTS (SELECT 1 FROM events WHERE conversation_sid = $3 AND status = 'pending') AS queued
-		), released AS (
-			DELETE FROM leases WHERE name = $1 AND owner = $2 AND NOT (SELECT queued FROM pending) RETURNING 1
-		), renewed AS (
-			UPDATE leases SET expire_time = $4 WHERE name = $1 AND owner = $2 AND (SELECT queued FROM pending) RETURNING 1
-		)
+	err := q.db.QueryRow(ctx, settleLeaseCTE+`
 		SELECT EXISTS (SELECT 1 FROM released), EXISTS (SELECT 1 FROM renewed)`,
 		name, owner, conversationSID, store.Normalize(now.Add(ttl))).Scan(&released, &renewed)
 	if err != nil {
