@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -106,4 +107,31 @@ func DecodePageToken(list, token string) (after int64, ok bool, err error) {
 		return 0, false, bad
 	}
 	return after, true, nil
+}
+
+// The RunX functions below are the deferred writes of [Tx] run at once on
+// tx, for stores that gain nothing from holding them back (SQLite, which
+// has no round trips). The store must still fail the transaction when one
+// of them fails (see [Tx]).
+
+// RunAppendSteps runs AppendStepsLater at once.
+func RunAppendSteps(ctx context.Context, tx Tx, steps []Step) error {
+	for i := range steps {
+		s, err := tx.AppendStep(ctx, steps[i])
+		if err != nil {
+			return err
+		}
+		steps[i] = s
+	}
+	return nil
+}
+
+// RunSettleLease runs SettleLeaseLater at once.
+func RunSettleLease(ctx context.Context, tx Tx, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
+	r, err := tx.SettleLease(ctx, name, owner, conversationSID, now, ttl)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
+	}
+	*released = r
+	return nil
 }

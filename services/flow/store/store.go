@@ -201,6 +201,39 @@ type Tx interface {
 	// needed until the attempt that made it commits (FlowService deletes
 	// them in that commit), so parked executions keep none.
 	DeleteSends(ctx context.Context, keys []string) (int, error)
+
+	// Deferred writes. Each is the write of the same name without the
+	// results a caller needs before its transaction commits. Inside
+	// [Store.InTx] a store may hold it back and send it with the
+	// transaction's next statement, or with its COMMIT: PostgreSQL then
+	// sends a commit's writes together, in one round trip, rather than
+	// one each. So:
+	//
+	//   - the writes of a transaction still run in call order, before any
+	//     later statement of it, which sees them;
+	//   - a deferred write that fails fails its transaction, whether or
+	//     not fn saw the error: InTx rolls everything back and returns
+	//     the write's error (fn's own error, if fn returned one). The call
+	//     itself returns nil when the write was held back, and the error
+	//     at once when it ran at once;
+	//   - what a deferred write reports (through its arguments) is set
+	//     once InTx returned nil, and unspecified otherwise.
+	//
+	// Outside InTx each runs at once, as its own transaction.
+
+	// AppendStepsLater is AppendStep for each of steps, in order, and
+	// updates them in place with what AppendStep returns.
+	AppendStepsLater(ctx context.Context, steps []Step) error
+	// MarkEventDoneLater is MarkEventDone.
+	MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error
+	// SettleLeaseLater is SettleLease, reporting through released. Its
+	// failure wraps ErrLeaseLost besides SettleLease's error, so the
+	// caller can tell a lost lease from another deferred write's failure.
+	SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error
+	// ScheduleTimerLater is ScheduleTimer, without the timer's ID.
+	ScheduleTimerLater(ctx context.Context, t Timer) error
+	// CancelTimersLater is CancelTimers, without the count.
+	CancelTimersLater(ctx context.Context, executionSID, kind string) error
 }
 
 // Store is a FlowService backend.

@@ -243,6 +243,11 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	// back either way.
 	done = true
 	if err := t.commit(ctx); err != nil {
+		if err == t.failed {
+			// A deferred write's own error, as its method would have
+			// returned it.
+			return err
+		}
 		return s.wrap("commit", err)
 	}
 	return nil

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/convoflow/convoflow/services/flow/store"
+)
+
+// The deferred writes of store.Tx. Inside InTx each is held back by the
+// transaction (tx.hold) and sent in the batch of its next statement or of
+// its COMMIT. The immediate method of the same name learns why its
+// statement changed nothing with a read that follows it; a deferred write
+// cannot wait for that, since the COMMIT may already be on its way. So its
+// statement wraps the immediate one in a CTE and, when that changed
+// nothing, fails through convoflow_fail (migrations/0003_fail.sql) with a
+// code that sqlError maps to the error the immediate method would return.
+// The failure aborts the transaction, and the batch's COMMIT with it.
+
+// The codes convoflow_fail raises for the deferred writes.
+const (
+	failNotFound      = "CV001"
+	failConflict      = "CV002"
+	failAlreadyExists = "CV003"
+	failLeaseNotHeld  = "CV004"
+)
+
+// later holds w back in the transaction, or fails the transaction with
+// err, a refusal of w's arguments (which the caller sees at once).
+func (q *queries) later(ctx context.Context, err error, w write) error {
+	t, ok := q.db.(*tx)
+	if !ok {
+		// Not in InTx (the Store's own Later methods open one).
+		if err != nil {
+			return err
+		}
+		return w.read(q.db.QueryRow(ctx, w.sql, w.args...))
+	}
+	if err != nil {
+		return t.fail(err)
+	}
+	return t.hold(w)
+}
+
+// checked reads the one boolean of a deferred write that reports nothing:
+// true, unless the statement failed.
+func checked(what string) func(pgx.Row) error {
+	return func(row pgx.Row) error {
+		var ok bool
+		if err := row.Scan(&ok); err != nil {
+			return sqlError(what, err)
+		}
+		return nil
+	}
+}
+
+func (q *queries) AppendStepsLater(ctx context.Context, steps []store.Step) error {
+	for i := range steps {
+		s := &steps[i]
+		created := q.stamp(s.CreateTime)
+		what := "append step " + s.SID
+		err := q.later(ctx, store.CheckNewStep(*s), write{
+			// The same conditions as AppendStep, from one snapshot; a
+			// lost race for an automatic sequence is a conflict, which
+			// the caller retries as a whole, where AppendStep numbers
+			// again.
+			sql: `WITH ins AS (` + appendStepSQL + `)
+				SELECT (SELECT sequence FROM ins), (SELECT flow_sid FROM ins), CASE
+					WHEN EXISTS (SELECT 1 FROM ins) THEN true
+					WHEN NOT EXISTS (SELECT 1 FROM executions WHERE sid = $11::text) THEN
+						convoflow_fail('` + failNotFound + `', 'execution ' || $11::text || ' does not exist')
+					WHEN $2::bigint > 0 OR EXISTS (SELECT 1 FROM steps WHERE sid = $1::text) THEN
+						convoflow_fail('` + failAlreadyExists + `', 'step ' || $1::text || ' (sequence ' || $2::bigint || ') of execution ' || $11::text || ' exists')
+					ELSE convoflow_fail('` + failConflict + `', 'another transaction appended to execution ' || $11::text || ' first')
+				END`,
+			args: appendStepArgs(*s, created),
+			read: func(row pgx.Row) error {
+				var ok bool
+				if err := row.Scan(&s.Sequence, &s.FlowSID, &ok); err != nil {
+					return sqlError(what, err)
+				}
+				s.Context, s.CreateTime = nilIfEmpty(s.Context), created
+				return nil
+			},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *queries) MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error {
+	what := fmt.Sprintf("mark event %d done", id)
+	return q.later(ctx, store.CheckJSON("event outcome", outcome), write{
+		sql: `WITH done AS (` + markEventDoneSQL + ` RETURNING 1)
+			SELECT CASE
+				WHEN EXISTS (SELECT 1 FROM done) THEN true
+				WHEN EXISTS (SELECT 1 FROM events WHERE id = $1) THEN
+					convoflow_fail('` + failConflict + `', 'event ' || $1::bigint || ' is already done')
+				ELSE convoflow_fail('` + failNotFound + `', 'event ' || $1::bigint || ' does not exist')
+			END`,
+		args: []any{id, jsonArg(outcome), q.stamp(doneTime)},
+		read: checked(what),
+	})
+}
+
+func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
+	err := store.CheckLease(name, owner, now, ttl)
+	if err == nil {
+		err = store.CheckText("conversation SID", conversationSID)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", store.ErrLeaseLost, err)
+	}
+	return q.later(ctx, err, write{
+		// The holder, if any, comes from the same snapshot as the
+		// settling, as the detail of the failure.
+		sql: settleLeaseCTE + `
+			SELECT EXISTS (SELECT 1 FROM released), CASE
+				WHEN EXISTS (SELECT 1 FROM released) OR EXISTS (SELECT 1 FROM renewed) THEN true
+				ELSE convoflow_fail('` + failLeaseNotHeld + `', 'lease ' || $1 || ' is not held by ' || $2,
+					coalesce((SELECT (extract(epoch FROM expire_time) * 1000000)::bigint || ' ' || owner
+						FROM leases WHERE name = $1), ''))
+			END`,
+		args: []any{name, owner, conversationSID, store.Normalize(now.Add(ttl))},
+		read: func(row pgx.Row) error {
+			var ok bool
+			err := row.Scan(released, &ok)
+			if err == nil {
+				return nil
+			}
+			return fmt.Errorf("%w: %w", store.ErrLeaseLost, leaseNotHeld(name, err))
+		},
+	})
+}
+
+// leaseNotHeld is SettleLease's error for a failure of SettleLeaseLater:
+// *store.LeaseHeldError, or ErrNotFound when there is no lease.
+func leaseNotHeld(name string, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != failLeaseNotHeld {
+		return sqlError(fmt.Sprintf("settle lease %q", name), err)
+	}
+	micros, owner, found := strings.Cut(pgErr.Detail, " ")
+	n, perr := strconv.ParseInt(micros, 10, 64)
+	if !found || perr != nil {
+		return fmt.Errorf("lease %q: %w", name, store.ErrNotFound)
+	}
+	return &store.LeaseHeldError{Name: name, Owner: owner, ExpireTime: store.Normalize(time.UnixMicro(n))}
+}
+
+func (q *queries) ScheduleTimerLater(ctx context.Context, t store.Timer) error {
+	what := fmt.Sprintf("schedule %s timer of execution %s", t.Kind, t.ExecutionSID)
+	return q.later(ctx, store.CheckNewTimer(t), write{
+		sql: `WITH t AS (` + scheduleTimerSQL + `)
+			SELECT CASE WHEN EXISTS (SELECT 1 FROM t) THEN true
+				ELSE convoflow_fail('` + failNotFound + `', 'execution ' || $1::text || ' does not exist') END`,
+		args: scheduleTimerArgs(t, q.stamp(t.CreateTime)),
+		read: checked(what),
+	})
+}
+
+func (q *queries) CancelTimersLater(ctx context.Context, executionSID, kind string) error {
+	if !textOK(executionSID, kind) {
+		// No timer can have them, as for CancelTimers.
+		return nil
+	}
+	what := "cancel timers of execution " + executionSID
+	return q.later(ctx, nil, write{
+		// A data-modifying CTE runs to completion whether or not the
+		// query reads it.
+		sql:  `WITH d AS (DELETE FROM timers WHERE execution_sid = $1 AND ($2 = '' OR kind = $2) RETURNING 1) SELECT true`,
+		args: []any{executionSID, kind},
+		read: checked(what),
+	})
+}
