@@ -252,19 +252,21 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 				return err
 			}
 		}
-		for i := range steps {
-			if steps[i], err = tx.AppendStep(ctx, steps[i]); err != nil {
-				return err
-			}
+		// From here on the writes are deferred: none of their results is
+		// needed before the commit, so PostgreSQL sends them together with
+		// the COMMIT (and extra's, which the runner defers too), in one
+		// round trip.
+		if err := tx.AppendStepsLater(ctx, steps); err != nil {
+			return err
 		}
 		switch {
 		case res.Ended() && at.timersMayExist:
-			if _, err := tx.CancelTimers(ctx, x.Sid, ""); err != nil {
+			if err := tx.CancelTimersLater(ctx, x.Sid, ""); err != nil {
 				return err
 			}
 		case res.Wait != nil:
 			payload, _ := json.Marshal(waitPayload{Widget: res.Wait.Widget, Subflow: res.Wait.Subflow})
-			if _, err := tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: x.Sid, Kind: store.TimerKindWaitTimeout, FireTime: fireTime(res.Wait.Until), Payload: payload, CreateTime: now}); err != nil {
+			if err := tx.ScheduleTimerLater(ctx, store.Timer{ExecutionSID: x.Sid, Kind: store.TimerKindWaitTimeout, FireTime: fireTime(res.Wait.Until), Payload: payload, CreateTime: now}); err != nil {
 				return err
 			}
 		}
@@ -300,8 +302,7 @@ type waitPayload struct {
 // scheduleLifetime arms the LIFETIME timer of a new execution: Studio
 // ends executions engine.ExecutionLifetime after they started.
 func scheduleLifetime(ctx context.Context, tx store.Tx, sid string, created time.Time) error {
-	_, err := tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: sid, Kind: store.TimerKindLifetime, FireTime: created.Add(engine.ExecutionLifetime)})
-	return err
+	return tx.ScheduleTimerLater(ctx, store.Timer{ExecutionSID: sid, Kind: store.TimerKindLifetime, FireTime: created.Add(engine.ExecutionLifetime)})
 }
 
 // storeStep converts an engine step. The store has no column for a step's

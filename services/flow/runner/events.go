@@ -405,7 +405,7 @@ func (r *Runner) markDone(ctx context.Context, e store.Event, out Outcome, fence
 		if err != nil {
 			return err
 		}
-		if err := tx.MarkEventDone(ctx, e.ID, b, r.now()); err != nil {
+		if err := tx.MarkEventDoneLater(ctx, e.ID, b, r.now()); err != nil {
 			return err
 		}
 		if fence != nil {

@@ -511,7 +511,7 @@ func (r *Runner) endRow(ctx context.Context, row store.Execution, reason string,
 			if err != nil {
 				return err
 			}
-			if _, err := tx.CancelTimers(ctx, row.SID, ""); err != nil {
+			if err := tx.CancelTimersLater(ctx, row.SID, ""); err != nil {
 				return err
 			}
 			if extra != nil {

@@ -28,8 +28,9 @@ type worker struct {
 	lease held
 }
 
-// errLeaseLost fails a commit made after the conversation's lease went to
-// another replica, and a send made when the lease might have.
+// errLeaseLost fails a send made when the conversation's lease might have
+// gone to another replica. A commit made after it went fails with
+// store.ErrLeaseLost (the fence's SettleLeaseLater).
 var errLeaseLost = errors.New("runner: the conversation's lease was lost")
 
 // kick makes sure a worker processes the conversation's queue. leased says
@@ -134,14 +135,13 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	// event is left, so a conversation that goes quiet costs no
 	// transaction of its own. An event recorded later takes the lease
 	// again in the transaction that records it.
+	//
+	// It is deferred, like the commit's other writes, so that it travels
+	// with the COMMIT; handedBack is set when the commit succeeded, and a
+	// lost lease fails the commit with store.ErrLeaseLost.
 	fence := func(tx store.Tx) error {
-		released, err := tx.SettleLease(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL)
-		if err != nil {
-			handedBack = false
-			return fmt.Errorf("%w: %w", errLeaseLost, err)
-		}
-		handedBack = released
-		return nil
+		handedBack = false
+		return tx.SettleLeaseLater(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL, &handedBack)
 	}
 	g := &guard{
 		validUntil: func() time.Time { return r.until(&w.lease) },
@@ -185,7 +185,7 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			// The attempt may have sent messages it did not record.
 			r.setSuspect(conv, true)
 		}
-		if wctx.Err() != nil || errors.Is(err, errLeaseLost) {
+		if wctx.Err() != nil || errors.Is(err, errLeaseLost) || errors.Is(err, store.ErrLeaseLost) {
 			// Stopping, or the lease was lost: whoever holds it goes on,
 			// and the rescan loop comes back if nobody does.
 			return false
