@@ -127,8 +127,9 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		return "", store.Event{}, fmt.Errorf("runner: encoding event: %w", err)
 	}
 	var (
-		stored      store.Event
-		dup, leased bool
+		stored store.Event
+		dup    bool
+		lease  store.Lease
 	)
 	err = r.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
@@ -145,15 +146,19 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		// before it can start. Held by another replica: that one works on
 		// the conversation and sees the event in the store at its next
 		// commit (or, lingering, at its next look). No announcement: every
-		// replica would answer it with a write.
-		_, leased, err = r.takeLease(ctx, tx, ev.ConversationSid)
-		return err
+		// replica would answer it with a write. Deferred, so that it
+		// travels with the COMMIT: nothing here needs its result.
+		return tx.AcquireLeaseLater(ctx, conversationLease(ev.ConversationSid), r.cfg.Owner, r.now(), r.cfg.LeaseTTL, &lease)
 	})
 	if err != nil {
 		return "", store.Event{}, fmt.Errorf("runner: recording event for flow %s: %w", ev.FlowSid, err)
 	}
 	if dup {
 		return DispositionDuplicate, stored, nil
+	}
+	leased := lease.Owner != ""
+	if leased {
+		r.tookLease(ev.ConversationSid, lease)
 	}
 	r.rememberOrigin(ctx, stored.ID, leased)
 	r.kick(ev.ConversationSid, leased)

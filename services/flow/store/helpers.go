@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -133,5 +134,20 @@ func RunSettleLease(ctx context.Context, tx Tx, name, owner, conversationSID str
 		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
 	}
 	*released = r
+	return nil
+}
+
+// RunAcquireLease runs AcquireLeaseLater at once.
+func RunAcquireLease(ctx context.Context, tx Tx, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error {
+	l, err := tx.AcquireLease(ctx, name, owner, now, ttl)
+	var held *LeaseHeldError
+	if errors.As(err, &held) {
+		*lease = Lease{}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	*lease = l
 	return nil
 }

@@ -234,6 +234,10 @@ type Tx interface {
 	ScheduleTimerLater(ctx context.Context, t Timer) error
 	// CancelTimersLater is CancelTimers, without the count.
 	CancelTimersLater(ctx context.Context, executionSID, kind string) error
+	// AcquireLeaseLater is AcquireLease, reporting through lease, except
+	// that a lease another owner holds is no failure: lease is then the
+	// zero Lease.
+	AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error
 }
 
 // Store is a FlowService backend.

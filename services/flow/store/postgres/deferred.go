@@ -183,3 +183,25 @@ func (q *queries) CancelTimersLater(ctx context.Context, executionSID, kind stri
 		read: checked(what),
 	})
 }
+
+func (q *queries) AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *store.Lease) error {
+	what := fmt.Sprintf("acquire lease %q", name)
+	return q.later(ctx, store.CheckLease(name, owner, now, ttl), write{
+		// No row is a lease another owner holds: the conflicting row was
+		// there, locked, and the WHERE refused it, so unlike AcquireLease
+		// there is nothing to read or retry.
+		sql:  acquireLeaseSQL,
+		args: []any{name, owner, store.Normalize(now.Add(ttl)), store.Normalize(now)},
+		read: func(row pgx.Row) error {
+			err := scanLease(row, lease)
+			if errors.Is(err, pgx.ErrNoRows) {
+				*lease = store.Lease{}
+				return nil
+			}
+			if err != nil {
+				return sqlError(what, err)
+			}
+			return nil
+		},
+	})
+}

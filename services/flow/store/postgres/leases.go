@@ -11,6 +11,18 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
+// acquireLeaseSQL takes a lease (see AcquireLease), returning no row when
+// another owner holds it; AcquireLeaseLater runs it too.
+const acquireLeaseSQL = `INSERT INTO leases (name, owner, expire_time, taken_from) VALUES ($1, $2, $3, '')
+	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expire_time = excluded.expire_time,
+		taken_from = CASE WHEN leases.owner = excluded.owner THEN '' ELSE leases.owner END
+	WHERE leases.owner = excluded.owner OR leases.expire_time <= $4
+	RETURNING name, owner, expire_time, taken_from`
+
+func scanLease(row pgx.Row, l *store.Lease) error {
+	return row.Scan(&l.Name, &l.Owner, timeCol{&l.ExpireTime}, &l.TakenFrom)
+}
+
 func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
 	if err := store.CheckLease(name, owner, now, ttl); err != nil {
 		return store.Lease{}, err
@@ -25,12 +37,7 @@ func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time
 		// read the old values), so it names the previous owner of a lease
 		// taken over.
 		var l store.Lease
-		err := q.db.QueryRow(ctx, `INSERT INTO leases (name, owner, expire_time, taken_from) VALUES ($1, $2, $3, '')
-			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expire_time = excluded.expire_time,
-				taken_from = CASE WHEN leases.owner = excluded.owner THEN '' ELSE leases.owner END
-			WHERE leases.owner = excluded.owner OR leases.expire_time <= $4
-			RETURNING name, owner, expire_time, taken_from`, name, owner, store.Normalize(now.Add(ttl)), store.Normalize(now)).
-			Scan(&l.Name, &l.Owner, timeCol{&l.ExpireTime}, &l.TakenFrom)
+		err := scanLease(q.db.QueryRow(ctx, acquireLeaseSQL, name, owner, store.Normalize(now.Add(ttl)), store.Normalize(now)), &l)
 		if err == nil {
 			return l, nil
 		}

@@ -282,3 +282,8 @@ func (s *Store) ScheduleTimerLater(ctx context.Context, t store.Timer) error {
 func (s *Store) CancelTimersLater(ctx context.Context, executionSID, kind string) error {
 	return s.InTx(ctx, func(tx store.Tx) error { return tx.CancelTimersLater(ctx, executionSID, kind) })
 }
+
+// AcquireLeaseLater implements [store.Tx].
+func (s *Store) AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *store.Lease) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.AcquireLeaseLater(ctx, name, owner, now, ttl, lease) })
+}

@@ -40,3 +40,7 @@ func (q *queries) CancelTimersLater(ctx context.Context, executionSID, kind stri
 	_, err := q.CancelTimers(ctx, executionSID, kind)
 	return q.fail(err)
 }
+
+func (q *queries) AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *store.Lease) error {
+	return q.fail(store.RunAcquireLease(ctx, q, name, owner, now, ttl, lease))
+}

@@ -78,6 +78,23 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 		t.Errorf("AppendStepsLater outside InTx: %v, %+v", err, third[0])
 	}
 	wantErr(t, s.MarkEventDoneLater(ctxOf(t), ev.ID, nil, t0), store.ErrConflict)
+
+	// AcquireLeaseLater: b holds the lease (taken above) until t0+ttl.
+	var mine, theirs, takenOver store.Lease
+	if err := s.InTx(ctxOf(t), func(tx store.Tx) error {
+		if err := tx.AcquireLeaseLater(ctxOf(t), name, "a", t0, ttl, &theirs); err != nil {
+			return err
+		}
+		return tx.AcquireLeaseLater(ctxOf(t), name, "b", t0.Add(time.Second), ttl, &mine)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "lease another owner holds", store.Lease{}, theirs)
+	diff(t, "own lease extended", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(time.Second + ttl)}, mine)
+	if err := s.AcquireLeaseLater(ctxOf(t), name, "a", t0.Add(time.Second+ttl), ttl, &takenOver); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "expired lease taken over", store.Lease{Name: name, Owner: "a", ExpireTime: t0.Add(time.Second + 2*ttl), TakenFrom: "b"}, takenOver)
 }
 
 // testDeferredFailure checks that a deferred write that fails fails its
