@@ -151,3 +151,42 @@ func RunAcquireLease(ctx context.Context, tx Tx, name, owner string, now time.Ti
 	*lease = l
 	return nil
 }
+
+// LaterOutsideTx gives a Store the deferred writes of [Tx] outside InTx,
+// where each runs at once as a transaction of its own. A store embeds it
+// with InTx set to its own InTx.
+type LaterOutsideTx struct {
+	InTx func(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// AppendStepsLater implements [Tx].
+func (l LaterOutsideTx) AppendStepsLater(ctx context.Context, steps []Step) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.AppendStepsLater(ctx, steps) })
+}
+
+// MarkEventDoneLater implements [Tx].
+func (l LaterOutsideTx) MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.MarkEventDoneLater(ctx, id, outcome, doneTime) })
+}
+
+// SettleLeaseLater implements [Tx].
+func (l LaterOutsideTx) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
+	return l.InTx(ctx, func(tx Tx) error {
+		return tx.SettleLeaseLater(ctx, name, owner, conversationSID, now, ttl, released)
+	})
+}
+
+// ScheduleTimerLater implements [Tx].
+func (l LaterOutsideTx) ScheduleTimerLater(ctx context.Context, t Timer) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.ScheduleTimerLater(ctx, t) })
+}
+
+// CancelTimersLater implements [Tx].
+func (l LaterOutsideTx) CancelTimersLater(ctx context.Context, executionSID, kind string) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.CancelTimersLater(ctx, executionSID, kind) })
+}
+
+// AcquireLeaseLater implements [Tx].
+func (l LaterOutsideTx) AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.AcquireLeaseLater(ctx, name, owner, now, ttl, lease) })
+}

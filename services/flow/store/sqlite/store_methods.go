@@ -255,37 +255,3 @@ func (s *Store) DeleteSends(ctx context.Context, keys []string) (int, error) {
 func (s *Store) GetSend(ctx context.Context, key string) (store.Send, error) {
 	return s.reader.GetSend(ctx, key)
 }
-
-// The deferred writes run outside InTx as a transaction of their own.
-
-// AppendStepsLater implements [store.Tx].
-func (s *Store) AppendStepsLater(ctx context.Context, steps []store.Step) error {
-	return s.InTx(ctx, func(tx store.Tx) error { return tx.AppendStepsLater(ctx, steps) })
-}
-
-// MarkEventDoneLater implements [store.Tx].
-func (s *Store) MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error {
-	return s.InTx(ctx, func(tx store.Tx) error { return tx.MarkEventDoneLater(ctx, id, outcome, doneTime) })
-}
-
-// SettleLeaseLater implements [store.Tx].
-func (s *Store) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
-	return s.InTx(ctx, func(tx store.Tx) error {
-		return tx.SettleLeaseLater(ctx, name, owner, conversationSID, now, ttl, released)
-	})
-}
-
-// ScheduleTimerLater implements [store.Tx].
-func (s *Store) ScheduleTimerLater(ctx context.Context, t store.Timer) error {
-	return s.InTx(ctx, func(tx store.Tx) error { return tx.ScheduleTimerLater(ctx, t) })
-}
-
-// CancelTimersLater implements [store.Tx].
-func (s *Store) CancelTimersLater(ctx context.Context, executionSID, kind string) error {
-	return s.InTx(ctx, func(tx store.Tx) error { return tx.CancelTimersLater(ctx, executionSID, kind) })
-}
-
-// AcquireLeaseLater implements [store.Tx].
-func (s *Store) AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *store.Lease) error {
-	return s.InTx(ctx, func(tx store.Tx) error { return tx.AcquireLeaseLater(ctx, name, owner, now, ttl, lease) })
-}

@@ -9,16 +9,27 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
+// deferredTTL is the lease TTL of the deferred-write tests.
+const deferredTTL = 30 * time.Second
+
+// leasedEvent is the deferred-write tests' fixture: an execution in a
+// conversation, a pending event of it, and the conversation's lease (its
+// name returned), held by "a" until t0+deferredTTL.
+func leasedEvent(t *testing.T, s store.Store) (store.Flow, store.Execution, string, store.Event) {
+	t.Helper()
+	f, e := flowWithExecution(t, s)
+	name := "conversation:" + e.ConversationSID
+	ev, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, e.ConversationSID, "IM1", "")))
+	must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "a", t0, deferredTTL))
+	return f, e, name, ev
+}
+
 // testDeferredWrites checks the deferred writes of a transaction that
 // commits: they run in call order, a later statement sees them, and what
 // they report is set once InTx returns.
 func testDeferredWrites(t *testing.T, s store.Store) {
-	const ttl = 30 * time.Second
-	f, e := flowWithExecution(t, s)
+	f, e, name, ev := leasedEvent(t, s)
 	conv := e.ConversationSID
-	name := "conversation:" + conv
-	ev, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, conv, "IM1", "")))
-	must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "a", t0, ttl))
 	must[store.Timer](t)(s.ScheduleTimer(ctxOf(t), store.Timer{ExecutionSID: e.SID, Kind: store.TimerKindLifetime, FireTime: t0}))
 
 	steps := []store.Step{
@@ -47,7 +58,7 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 			return err
 		}
 		// Settling sees the event marked done before it: none is left.
-		return tx.SettleLeaseLater(ctxOf(t), name, "a", conv, t0, ttl, &released)
+		return tx.SettleLeaseLater(ctxOf(t), name, "a", conv, t0, deferredTTL, &released)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +75,7 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 	if got := must[store.Event](t)(s.GetEvent(ctxOf(t), ev.ID)); got.Status != store.EventStatusDone {
 		t.Errorf("event after MarkEventDoneLater: %+v", got)
 	}
-	if l := must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "b", t0, ttl)); l.TakenFrom != "" {
+	if l := must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "b", t0, deferredTTL)); l.TakenFrom != "" {
 		t.Errorf("lease after release: %+v, want a free lease taken", l)
 	}
 	due := must[[]store.Timer](t)(s.ClaimDueTimers(ctxOf(t), store.ClaimTimersParams{Owner: "c", Now: t0.Add(time.Hour), LeaseDuration: time.Minute}))
@@ -79,36 +90,32 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 	}
 	wantErr(t, s.MarkEventDoneLater(ctxOf(t), ev.ID, nil, t0), store.ErrConflict)
 
-	// AcquireLeaseLater: b holds the lease (taken above) until t0+ttl.
+	// AcquireLeaseLater: b holds the lease (taken above) until t0+deferredTTL.
 	var mine, theirs, takenOver store.Lease
 	if err := s.InTx(ctxOf(t), func(tx store.Tx) error {
-		if err := tx.AcquireLeaseLater(ctxOf(t), name, "a", t0, ttl, &theirs); err != nil {
+		if err := tx.AcquireLeaseLater(ctxOf(t), name, "a", t0, deferredTTL, &theirs); err != nil {
 			return err
 		}
-		return tx.AcquireLeaseLater(ctxOf(t), name, "b", t0.Add(time.Second), ttl, &mine)
+		return tx.AcquireLeaseLater(ctxOf(t), name, "b", t0.Add(time.Second), deferredTTL, &mine)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	diff(t, "lease another owner holds", store.Lease{}, theirs)
-	diff(t, "own lease extended", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(time.Second + ttl)}, mine)
-	if err := s.AcquireLeaseLater(ctxOf(t), name, "a", t0.Add(time.Second+ttl), ttl, &takenOver); err != nil {
+	diff(t, "own lease extended", store.Lease{Name: name, Owner: "b", ExpireTime: t0.Add(time.Second + deferredTTL)}, mine)
+	if err := s.AcquireLeaseLater(ctxOf(t), name, "a", t0.Add(time.Second+deferredTTL), deferredTTL, &takenOver); err != nil {
 		t.Fatal(err)
 	}
-	diff(t, "expired lease taken over", store.Lease{Name: name, Owner: "a", ExpireTime: t0.Add(time.Second + 2*ttl), TakenFrom: "b"}, takenOver)
+	diff(t, "expired lease taken over", store.Lease{Name: name, Owner: "a", ExpireTime: t0.Add(time.Second + 2*deferredTTL), TakenFrom: "b"}, takenOver)
 }
 
 // testDeferredFailure checks that a deferred write that fails fails its
 // transaction, even when fn ignores the error and goes on, and that
 // nothing of the transaction persists, neither before the write nor after.
 func testDeferredFailure(t *testing.T, s store.Store) {
-	const ttl = 30 * time.Second
-	f, e := flowWithExecution(t, s)
+	f, e, name, done := leasedEvent(t, s)
 	conv := e.ConversationSID
-	name := "conversation:" + conv
-	done, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, conv, "IM1", "")))
 	must0(t, s.MarkEventDone(ctxOf(t), done.ID, nil, t0))
 	pending, _ := must2(t)(s.RecordEvent(ctxOf(t), newEvent(f, conv, "IM2", "")))
-	must[store.Lease](t)(s.AcquireLease(ctxOf(t), name, "a", t0, ttl))
 	taken := must[store.Step](t)(s.AppendStep(ctxOf(t), store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID}))
 	missing := newSID(store.PrefixExecution)
 
@@ -139,15 +146,15 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 			return tx.ScheduleTimerLater(ctxOf(t), store.Timer{ExecutionSID: missing, Kind: store.TimerKindLifetime, FireTime: t0})
 		}, nil},
 		{"lease_held", store.ErrLeaseLost, func(tx store.Tx) error {
-			return tx.SettleLeaseLater(ctxOf(t), name, "b", conv, t0, ttl, &released)
+			return tx.SettleLeaseLater(ctxOf(t), name, "b", conv, t0, deferredTTL, &released)
 		}, func(t *testing.T, err error) {
 			var held *store.LeaseHeldError
-			if !errors.As(err, &held) || held.Owner != "a" || !held.ExpireTime.Equal(t0.Add(ttl)) {
-				t.Errorf("error = %v, want *store.LeaseHeldError held by a until %s", err, t0.Add(ttl))
+			if !errors.As(err, &held) || held.Owner != "a" || !held.ExpireTime.Equal(t0.Add(deferredTTL)) {
+				t.Errorf("error = %v, want *store.LeaseHeldError held by a until %s", err, t0.Add(deferredTTL))
 			}
 		}},
 		{"no_lease", store.ErrLeaseLost, func(tx store.Tx) error {
-			return tx.SettleLeaseLater(ctxOf(t), "conversation:"+newConversationSID(), "a", conv, t0, ttl, &released)
+			return tx.SettleLeaseLater(ctxOf(t), "conversation:"+newConversationSID(), "a", conv, t0, deferredTTL, &released)
 		}, func(t *testing.T, err error) { wantErr(t, err, store.ErrNotFound) }},
 		{"invalid_argument", store.ErrInvalidArgument, func(tx store.Tx) error {
 			return tx.MarkEventDoneLater(ctxOf(t), pending.ID, json.RawMessage(`{`), t0)
@@ -184,7 +191,7 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 		t.Errorf("%d steps after failed transactions, want 1", n)
 	}
 	// The store is still usable, and the lease still a's.
-	if released, err := s.SettleLease(ctxOf(t), name, "a", conv, t0, ttl); err != nil || released {
+	if released, err := s.SettleLease(ctxOf(t), name, "a", conv, t0, deferredTTL); err != nil || released {
 		t.Errorf("settling after the failures: %v, %v; want the lease kept for the pending event", released, err)
 	}
 }
