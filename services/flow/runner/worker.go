@@ -26,6 +26,10 @@ type worker struct {
 	leased bool
 	// lease is the conversation's lease as the heartbeat sees it.
 	lease held
+	// quiet says that the commit which gave the lease back found, in the
+	// store's look after it, no event pending (see runWorker); only the
+	// worker's goroutine reads and clears it.
+	quiet bool
 }
 
 // errLeaseLost fails a send made when the conversation's lease might have
@@ -77,9 +81,15 @@ func (r *Runner) runWorker(conv string, w *worker) {
 		}
 		// The queue is drained and the lease released. An event another
 		// replica recorded while we held the lease found it taken, so its
-		// replica gave up: look once more now that the lease is free.
-		if _, err := r.st.NextPendingEvent(ctx, conv); err == nil {
-			continue
+		// replica gave up: look once more now that the lease is free,
+		// unless the store looked already, after the commit that released
+		// it.
+		quiet := w.quiet
+		w.quiet = false
+		if !quiet {
+			if _, err := r.st.NextPendingEvent(ctx, conv); err == nil {
+				continue
+			}
 		}
 		// A kick that came in meanwhile means there is more to do.
 		r.mu.Lock()
@@ -120,8 +130,9 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	r.take(&w.lease, takenAt, cancel)
-	// handedBack is set by a commit that gave the lease back, and read
-	// once that commit succeeded.
+	// settled is set by a commit's fence, and read once that commit
+	// succeeded: handedBack says the commit gave the lease back.
+	var settled store.LeaseSettlement
 	handedBack := false
 	defer func() {
 		cancel()
@@ -137,11 +148,10 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	// again in the transaction that records it.
 	//
 	// It is deferred, like the commit's other writes, so that it travels
-	// with the COMMIT; handedBack is set when the commit succeeded, and a
-	// lost lease fails the commit with store.ErrLeaseLost.
+	// with the COMMIT, and a lost lease fails the commit with
+	// store.ErrLeaseLost.
 	fence := func(tx store.Tx) error {
-		handedBack = false
-		return tx.SettleLeaseLater(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL, &handedBack)
+		return tx.SettleLeaseLater(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL, &settled)
 	}
 	g := &guard{
 		validUntil: func() time.Time { return r.until(&w.lease) },
@@ -168,14 +178,18 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		}
 		if err == nil {
 			g.suspect = r.isSuspect(conv)
+			settled = store.LeaseSettlement{}
 			err = r.processEventSafely(withGuard(wctx, g), e, fence)
 			if err == nil {
 				backoff, conflicts = retryMin, 0
 				r.notifyDone(conv)
+				handedBack = settled.Released
 				if handedBack {
+					w.quiet = !settled.PendingAfter
 					// Everything pending when the conversation became
 					// suspect is done. runWorker looks once more for
-					// events recorded since.
+					// events recorded since, unless the store's look
+					// after the commit found none.
 					r.setSuspect(conv, false)
 					return true
 				}

@@ -128,12 +128,13 @@ func RunAppendSteps(ctx context.Context, tx Tx, steps []Step) error {
 }
 
 // RunSettleLease runs SettleLeaseLater at once.
-func RunSettleLease(ctx context.Context, tx Tx, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
+// It does not look after the commit: PendingAfter is Released.
+func RunSettleLease(ctx context.Context, tx Tx, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error {
 	r, err := tx.SettleLease(ctx, name, owner, conversationSID, now, ttl)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
 	}
-	*released = r
+	*settled = LeaseSettlement{Released: r, PendingAfter: r}
 	return nil
 }
 
@@ -170,9 +171,9 @@ func (l LaterOutsideTx) MarkEventDoneLater(ctx context.Context, id int64, outcom
 }
 
 // SettleLeaseLater implements [Tx].
-func (l LaterOutsideTx) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
+func (l LaterOutsideTx) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error {
 	return l.InTx(ctx, func(tx Tx) error {
-		return tx.SettleLeaseLater(ctx, name, owner, conversationSID, now, ttl, released)
+		return tx.SettleLeaseLater(ctx, name, owner, conversationSID, now, ttl, settled)
 	})
 }
 

@@ -226,10 +226,10 @@ type Tx interface {
 	AppendStepsLater(ctx context.Context, steps []Step) error
 	// MarkEventDoneLater is MarkEventDone.
 	MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error
-	// SettleLeaseLater is SettleLease, reporting through released. Its
+	// SettleLeaseLater is SettleLease, reporting through settled. Its
 	// failure wraps ErrLeaseLost besides SettleLease's error, so the
 	// caller can tell a lost lease from another deferred write's failure.
-	SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error
+	SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error
 	// ScheduleTimerLater is ScheduleTimer, without the timer's ID.
 	ScheduleTimerLater(ctx context.Context, t Timer) error
 	// CancelTimersLater is CancelTimers, without the count.
@@ -238,6 +238,19 @@ type Tx interface {
 	// that a lease another owner holds is no failure: lease is then the
 	// zero Lease.
 	AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error
+}
+
+// LeaseSettlement is what SettleLeaseLater reports.
+type LeaseSettlement struct {
+	// Released is SettleLease's result: no event was pending, and the
+	// lease is given back.
+	Released bool
+	// PendingAfter, when Released, says whether an event of the
+	// conversation may have been pending once the transaction committed:
+	// one that another replica recorded meanwhile, finding the lease
+	// still held, and left to its holder. False means a look after the
+	// commit found none; a store that does not look reports true.
+	PendingAfter bool
 }
 
 // Store is a FlowService backend.

@@ -34,8 +34,9 @@ const (
 )
 
 // later holds w back in the transaction, or fails the transaction with
-// err, a refusal of w's arguments (which the caller sees at once).
-func (q *queries) later(ctx context.Context, err error, w write) error {
+// err, a refusal of w's arguments (which the caller sees at once). In a
+// transaction, held (if any) is called once w is held back.
+func (q *queries) later(ctx context.Context, err error, w write, held ...func(*tx)) error {
 	t, ok := q.db.(*tx)
 	if !ok {
 		// Not in InTx (the Store's own Later methods open one).
@@ -47,7 +48,13 @@ func (q *queries) later(ctx context.Context, err error, w write) error {
 	if err != nil {
 		return t.fail(err)
 	}
-	return t.hold(w)
+	if err := t.hold(w); err != nil {
+		return err
+	}
+	for _, fn := range held {
+		fn(t)
+	}
+	return nil
 }
 
 // checked reads the one boolean of a deferred write that reports nothing:
@@ -113,7 +120,7 @@ func (q *queries) MarkEventDoneLater(ctx context.Context, id int64, outcome json
 	})
 }
 
-func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
+func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *store.LeaseSettlement) error {
 	err := store.CheckLease(name, owner, now, ttl)
 	if err == nil {
 		err = store.CheckText("conversation SID", conversationSID)
@@ -133,13 +140,33 @@ func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversatio
 			END`,
 		args: []any{name, owner, conversationSID, store.Normalize(now.Add(ttl))},
 		read: func(row pgx.Row) error {
-			var ok bool
-			err := row.Scan(released, &ok)
-			if err == nil {
-				return nil
+			var released, ok bool
+			if err := row.Scan(&released, &ok); err != nil {
+				return fmt.Errorf("%w: %w", store.ErrLeaseLost, leaseNotHeld(name, err))
 			}
-			return fmt.Errorf("%w: %w", store.ErrLeaseLost, leaseNotHeld(name, err))
+			// Until the look after the commit says otherwise.
+			*settled = store.LeaseSettlement{Released: released, PendingAfter: released}
+			return nil
 		},
+	}, func(t *tx) {
+		// An event recorded by a transaction that committed after this
+		// statement's snapshot found the lease held and was left to us.
+		// The look rides in the COMMIT's batch, after the COMMIT, so it
+		// sees every such event, and saves the caller a round trip of its
+		// own to look.
+		t.lookAfterCommit(write{
+			sql:  `SELECT EXISTS (SELECT 1 FROM events WHERE conversation_sid = $1 AND status = 'pending')`,
+			args: []any{conversationSID},
+			read: func(row pgx.Row) error {
+				var pending bool
+				if err := row.Scan(&pending); err != nil {
+					// Unknown: the caller looks itself.
+					return err
+				}
+				settled.PendingAfter = settled.Released && pending
+				return nil
+			},
+		})
 	})
 }
 

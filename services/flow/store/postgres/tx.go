@@ -38,6 +38,10 @@ type tx struct {
 	begun bool
 	// queue holds the deferred writes not sent yet, in call order.
 	queue []write
+	// after holds reads to send after the COMMIT, in its batch, where
+	// they see what committed by then. Their read never fails: the
+	// commit has happened whatever they find.
+	after []write
 	// failed is the error of the deferred write that failed, which fails
 	// every later statement and the commit: the server has aborted the
 	// transaction.
@@ -61,7 +65,7 @@ func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 	if t.begun && len(t.queue) == 0 {
 		return t.conn.Exec(ctx, sql, args...)
 	}
-	br, err := t.send(ctx, sql, args)
+	br, err := t.send(ctx, sql, args, nil)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -79,7 +83,7 @@ func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, erro
 	if t.begun && len(t.queue) == 0 {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	br, err := t.send(ctx, sql, args)
+	br, err := t.send(ctx, sql, args, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +119,16 @@ func (t *tx) fail(err error) error {
 	return err
 }
 
+// lookAfterCommit queues a read to send after the COMMIT (see tx.after).
+func (t *tx) lookAfterCommit(w write) {
+	t.after = append(t.after, w)
+}
+
 // send sends, in one batch, BEGIN unless the transaction has begun, the
-// deferred writes held back, and sql, and reads the results of all but
-// sql, whose result the caller reads. A deferred write's failure fails
-// the transaction and is returned.
-func (t *tx) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+// deferred writes held back, sql, and the statements of after, and reads
+// the results of the deferred writes; the caller reads the rest. A
+// deferred write's failure fails the transaction and is returned.
+func (t *tx) send(ctx context.Context, sql string, args []any, after []write) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	begin := !t.begun
 	if begin {
@@ -131,6 +140,9 @@ func (t *tx) send(ctx context.Context, sql string, args []any) (pgx.BatchResults
 		b.Queue(w.sql, w.args...)
 	}
 	b.Queue(sql, args...)
+	for _, w := range after {
+		b.Queue(w.sql, w.args...)
+	}
 	t.begun = true
 	br := t.conn.SendBatch(ctx, b)
 	if begin {
@@ -162,7 +174,7 @@ func (t *tx) commit(ctx context.Context) error {
 	if !t.begun && len(t.queue) == 0 {
 		return nil
 	}
-	tag, err := t.Exec(ctx, "commit")
+	tag, err := t.sendCommit(ctx)
 	if t.failed != nil {
 		t.rollback(ctx)
 		return t.failed
@@ -175,6 +187,30 @@ func (t *tx) commit(ctx context.Context) error {
 		return pgx.ErrTxCommitRollback
 	}
 	return nil
+}
+
+// sendCommit sends COMMIT, with the deferred writes held back and the
+// reads to make after it, and returns COMMIT's result.
+func (t *tx) sendCommit(ctx context.Context) (pgconn.CommandTag, error) {
+	if len(t.after) == 0 {
+		return t.Exec(ctx, "commit")
+	}
+	after := t.after
+	t.after = nil
+	br, err := t.send(ctx, "commit", nil, after)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if err == nil {
+		for _, w := range after {
+			_ = w.read(br.QueryRow())
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 // rollback ends a transaction that will not be committed.

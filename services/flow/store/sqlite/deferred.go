@@ -27,8 +27,8 @@ func (q *queries) MarkEventDoneLater(ctx context.Context, id int64, outcome json
 	return q.fail(q.MarkEventDone(ctx, id, outcome, doneTime))
 }
 
-func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, released *bool) error {
-	return q.fail(store.RunSettleLease(ctx, q, name, owner, conversationSID, now, ttl, released))
+func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *store.LeaseSettlement) error {
+	return q.fail(store.RunSettleLease(ctx, q, name, owner, conversationSID, now, ttl, settled))
 }
 
 func (q *queries) ScheduleTimerLater(ctx context.Context, t store.Timer) error {

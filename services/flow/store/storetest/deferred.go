@@ -36,7 +36,7 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 		{SID: newSID(store.PrefixStep), ExecutionSID: e.SID, Name: "first", CreateTime: t0},
 		{SID: newSID(store.PrefixStep), ExecutionSID: e.SID, Name: "second", Context: json.RawMessage(`{"n":2}`), CreateTime: t0},
 	}
-	var released bool
+	var settled store.LeaseSettlement
 	err := s.InTx(ctxOf(t), func(tx store.Tx) error {
 		if err := tx.AppendStepsLater(ctxOf(t), steps); err != nil {
 			return err
@@ -58,7 +58,7 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 			return err
 		}
 		// Settling sees the event marked done before it: none is left.
-		return tx.SettleLeaseLater(ctxOf(t), name, "a", conv, t0, deferredTTL, &released)
+		return tx.SettleLeaseLater(ctxOf(t), name, "a", conv, t0, deferredTTL, &settled)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 		}
 	}
 	diff(t, "deferred steps as stored", steps, must[store.StepPage](t)(s.ListSteps(ctxOf(t), e.SID, store.PageParams{})).Steps)
-	if !released {
+	if !settled.Released {
 		t.Error("SettleLeaseLater reported the lease kept, with no event pending")
 	}
 	if got := must[store.Event](t)(s.GetEvent(ctxOf(t), ev.ID)); got.Status != store.EventStatusDone {
@@ -119,7 +119,7 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 	taken := must[store.Step](t)(s.AppendStep(ctxOf(t), store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID}))
 	missing := newSID(store.PrefixExecution)
 
-	var released bool
+	var settled store.LeaseSettlement
 	for _, tc := range []struct {
 		name string
 		want error
@@ -146,7 +146,7 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 			return tx.ScheduleTimerLater(ctxOf(t), store.Timer{ExecutionSID: missing, Kind: store.TimerKindLifetime, FireTime: t0})
 		}, nil},
 		{"lease_held", store.ErrLeaseLost, func(tx store.Tx) error {
-			return tx.SettleLeaseLater(ctxOf(t), name, "b", conv, t0, deferredTTL, &released)
+			return tx.SettleLeaseLater(ctxOf(t), name, "b", conv, t0, deferredTTL, &settled)
 		}, func(t *testing.T, err error) {
 			var held *store.LeaseHeldError
 			if !errors.As(err, &held) || held.Owner != "a" || !held.ExpireTime.Equal(t0.Add(deferredTTL)) {
@@ -154,7 +154,7 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 			}
 		}},
 		{"no_lease", store.ErrLeaseLost, func(tx store.Tx) error {
-			return tx.SettleLeaseLater(ctxOf(t), "conversation:"+newConversationSID(), "a", conv, t0, deferredTTL, &released)
+			return tx.SettleLeaseLater(ctxOf(t), "conversation:"+newConversationSID(), "a", conv, t0, deferredTTL, &settled)
 		}, func(t *testing.T, err error) { wantErr(t, err, store.ErrNotFound) }},
 		{"invalid_argument", store.ErrInvalidArgument, func(tx store.Tx) error {
 			return tx.MarkEventDoneLater(ctxOf(t), pending.ID, json.RawMessage(`{`), t0)
