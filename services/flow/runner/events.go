@@ -161,7 +161,15 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		r.tookLease(ev.ConversationSid, lease)
 	}
 	r.rememberOrigin(ctx, stored.ID, leased)
-	r.kick(ev.ConversationSid, leased)
+	var head *store.Event
+	if leased && stored.Sequence == 1 {
+		// The conversation's first event ever, so the head of its queue,
+		// and nobody else can have taken it: this replica holds the lease
+		// since the commit that recorded it. The worker need not read it
+		// back.
+		head = &stored
+	}
+	r.kick(ev.ConversationSid, leased, head)
 	return DispositionQueued, stored, nil
 }
 

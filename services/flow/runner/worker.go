@@ -26,6 +26,11 @@ type worker struct {
 	leased bool
 	// lease is the conversation's lease as the heartbeat sees it.
 	lease held
+	// head is the conversation's first pending event, when the event
+	// that started the worker with the lease is known to be it; the
+	// worker's first look at the queue takes it instead of reading it.
+	// Only the worker's goroutine reads and clears it.
+	head *store.Event
 	// quiet says that the commit which gave the lease back found, in the
 	// store's look after it, no event pending (see runWorker); only the
 	// worker's goroutine reads and clears it.
@@ -40,8 +45,10 @@ var errLeaseLost = errors.New("runner: the conversation's lease was lost")
 // kick makes sure a worker processes the conversation's queue. leased says
 // the caller took the conversation's lease for this replica: a new worker
 // starts with it, and a running worker holds it already (or takes it again
-// before it looks at the queue once more).
-func (r *Runner) kick(conversationSid string, leased bool) {
+// before it looks at the queue once more). head, when not nil, is the
+// queue's first pending event, recorded in the commit that took the lease:
+// a new worker starts with it rather than read it.
+func (r *Runner) kick(conversationSid string, leased bool, head *store.Event) {
 	r.mu.Lock()
 	if w := r.workers[conversationSid]; w != nil {
 		select {
@@ -61,6 +68,9 @@ func (r *Runner) kick(conversationSid string, leased bool) {
 		return
 	}
 	w := &worker{wake: make(chan struct{}, 1), conv: conversationSid, leased: leased}
+	if leased {
+		w.head = head
+	}
 	r.workers[conversationSid] = w
 	r.workerWG.Add(1)
 	r.mu.Unlock()
@@ -169,7 +179,13 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			// service restarted), announced by releaseLease.
 			return false
 		}
-		e, err := r.st.NextPendingEvent(wctx, conv)
+		var e store.Event
+		var err error
+		if w.head != nil {
+			e, w.head = *w.head, nil
+		} else {
+			e, err = r.st.NextPendingEvent(wctx, conv)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			if r.linger(wctx, w) {
 				continue
