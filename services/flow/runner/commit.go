@@ -223,17 +223,21 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 				return err
 			}
 		}
-		if persisted {
-			out, err = tx.UpdateExecution(ctx, store.ExecutionUpdate{
+		// The execution row is deferred too, so that on PostgreSQL the
+		// whole commit is one round trip, except for a REST start: its
+		// caller is answered with the active execution in its way, which
+		// the deferred creation can report as a mere conflict when that
+		// execution was committed concurrently.
+		switch {
+		case persisted:
+			err = tx.UpdateExecutionLater(ctx, store.ExecutionUpdate{
 				SID: x.Sid, Version: version, Status: status, EndedReason: x.EndedReason,
 				State: state, Context: xctx, UpdateTime: x.DateUpdated,
-			})
-		} else {
-			row := at.row
-			row.SID, row.Status, row.EndedReason = x.Sid, status, x.EndedReason
-			row.State, row.Context = state, xctx
-			row.CreateTime, row.UpdateTime = x.DateCreated, x.DateUpdated
-			out, err = tx.CreateExecution(ctx, row)
+			}, &out)
+		case at.cause == causeREST:
+			out, err = tx.CreateExecution(ctx, newRow(at, x, status, state, xctx))
+		default:
+			err = tx.CreateExecutionLater(ctx, newRow(at, x, status, state, xctx), &out)
 		}
 		if err != nil {
 			return err
@@ -252,10 +256,9 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 				return err
 			}
 		}
-		// From here on the writes are deferred: none of their results is
-		// needed before the commit, so PostgreSQL sends them together with
-		// the COMMIT (and extra's, which the runner defers too), in one
-		// round trip.
+		// None of the results of the writes below is needed before the
+		// commit either, so PostgreSQL sends them with the COMMIT (and
+		// extra's, which the runner defers too).
 		if err := tx.AppendStepsLater(ctx, steps); err != nil {
 			return err
 		}
@@ -290,6 +293,15 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 	at.persisted, at.version = true, out.Version
 	r.subs.publish(x.Sid, steps, res.Ended())
 	return out, nil
+}
+
+// newRow is the execution row that commit creates for a new execution.
+func newRow(at *attempt, x *engine.Execution, status store.ExecutionStatus, state, xctx json.RawMessage) store.Execution {
+	row := at.row
+	row.SID, row.Status, row.EndedReason = x.Sid, status, x.EndedReason
+	row.State, row.Context = state, xctx
+	row.CreateTime, row.UpdateTime = x.DateCreated, x.DateUpdated
+	return row
 }
 
 // waitPayload is a wait-timeout timer's payload: the widget it was armed

@@ -127,6 +127,17 @@ func RunAppendSteps(ctx context.Context, tx Tx, steps []Step) error {
 	return nil
 }
 
+// RunWithResult runs a deferred write that reports one value at once: it
+// calls write and, when it succeeds, stores its result in out.
+func RunWithResult[T any](out *T, write func() (T, error)) error {
+	v, err := write()
+	if err != nil {
+		return err
+	}
+	*out = v
+	return nil
+}
+
 // RunSettleLease runs SettleLeaseLater at once.
 // It does not look after the commit: PendingAfter is Released.
 func RunSettleLease(ctx context.Context, tx Tx, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error {
@@ -158,6 +169,16 @@ func RunAcquireLease(ctx context.Context, tx Tx, name, owner string, now time.Ti
 // with InTx set to its own InTx.
 type LaterOutsideTx struct {
 	InTx func(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// CreateExecutionLater implements [Tx].
+func (l LaterOutsideTx) CreateExecutionLater(ctx context.Context, e Execution, out *Execution) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.CreateExecutionLater(ctx, e, out) })
+}
+
+// UpdateExecutionLater implements [Tx].
+func (l LaterOutsideTx) UpdateExecutionLater(ctx context.Context, u ExecutionUpdate, out *Execution) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.UpdateExecutionLater(ctx, u, out) })
 }
 
 // AppendStepsLater implements [Tx].

@@ -221,6 +221,13 @@ type Tx interface {
 	//
 	// Outside InTx each runs at once, as its own transaction.
 
+	// CreateExecutionLater is CreateExecution, reporting through out;
+	// where CreateExecution would try again because what was in its way
+	// went away meanwhile (an active execution that a concurrent
+	// transaction created and ended), it may fail with ErrConflict.
+	CreateExecutionLater(ctx context.Context, e Execution, out *Execution) error
+	// UpdateExecutionLater is UpdateExecution, reporting through out.
+	UpdateExecutionLater(ctx context.Context, u ExecutionUpdate, out *Execution) error
 	// AppendStepsLater is AppendStep for each of steps, in order, and
 	// updates them in place with what AppendStep returns.
 	AppendStepsLater(ctx context.Context, steps []Step) error

@@ -31,6 +31,8 @@ const (
 	failConflict      = "CV002"
 	failAlreadyExists = "CV003"
 	failLeaseNotHeld  = "CV004"
+	failNotCreated    = "CV005"
+	failNotUpdated    = "CV006"
 )
 
 // later holds w back in the transaction, or fails the transaction with
@@ -67,6 +69,95 @@ func checked(what string) func(pgx.Row) error {
 		}
 		return nil
 	}
+}
+
+func (q *queries) CreateExecutionLater(ctx context.Context, e store.Execution, out *store.Execution) error {
+	created, updated := q.creationTimes(e)
+	return q.later(ctx, store.CheckNewExecution(e), write{
+		// What whyNoExecution reads, from this statement's snapshot, as
+		// the failure's detail. The snapshot cannot see a clashing
+		// execution that a concurrent transaction committed while this
+		// insert waited for it: nothing then seems in the way, which is a
+		// conflict (CreateExecution would look again).
+		sql: `WITH ins AS (` + createExecutionSQL + ` RETURNING 1)
+			SELECT CASE WHEN EXISTS (SELECT 1 FROM ins) THEN true
+				ELSE convoflow_fail('` + failNotCreated + `', 'execution ' || $1::text || ' was not created',
+					EXISTS (SELECT 1 FROM flow_revisions WHERE flow_sid = $2::text AND revision = $3::integer)::text || ' ' ||
+					EXISTS (SELECT 1 FROM executions WHERE sid = $1::text)::text || ' ' ||
+					coalesce((SELECT sid FROM executions WHERE flow_sid = $2::text AND status = 'active' AND $6::text = 'active' AND
+						CASE WHEN $5::text <> '' THEN conversation_sid = $5::text AND conversation_sid <> ''
+						ELSE conversation_sid = '' AND contact_channel_address = $4::text END), ''))
+			END`,
+		args: createExecutionArgs(e, created, updated),
+		read: func(row pgx.Row) error {
+			var ok bool
+			err := row.Scan(&ok)
+			if err == nil {
+				*out = createdExecution(e, created, updated)
+				return nil
+			}
+			detail, coded := failDetail(err, failNotCreated)
+			if !coded {
+				return sqlError("create execution "+e.SID, err)
+			}
+			f := append(strings.Fields(detail), "")
+			if err := noExecution(e, f[0] == "true", f[1] == "true", f[2]); err != nil {
+				return err
+			}
+			return fmt.Errorf("create execution %s: what was in its way changed concurrently: %w", e.SID, store.ErrConflict)
+		},
+	})
+}
+
+func (q *queries) UpdateExecutionLater(ctx context.Context, u store.ExecutionUpdate, out *store.Execution) error {
+	err := store.CheckExecutionContent(u.Status, store.Execution{EndedReason: u.EndedReason, State: u.State, Context: u.Context})
+	if err == nil && !textOK(u.SID) {
+		err = fmt.Errorf("execution %s: %w", u.SID, store.ErrNotFound)
+	}
+	updated := q.stamp(u.UpdateTime)
+	return q.later(ctx, err, write{
+		// The failure's detail is what UpdateExecution reads to say why,
+		// from this statement's snapshot.
+		sql: `WITH u AS (` + updateExecutionSQL + `)
+			SELECT flow_sid, flow_revision, contact_channel_address, conversation_sid, version, create_time, true FROM u
+			UNION ALL
+			SELECT NULL, NULL, NULL, NULL, NULL, NULL, CASE
+				WHEN NOT EXISTS (SELECT 1 FROM executions WHERE sid = $1::text) THEN
+					convoflow_fail('` + failNotFound + `', 'execution ' || $1::text || ' does not exist')
+				ELSE convoflow_fail('` + failNotUpdated + `', 'execution ' || $1::text || ' was not updated',
+					(SELECT version || ' ' || status FROM executions WHERE sid = $1::text))
+			END WHERE NOT EXISTS (SELECT 1 FROM u)`,
+		args: updateExecutionArgs(u, updated),
+		read: func(row pgx.Row) error {
+			e := updatedExecution(u, updated)
+			var ok bool
+			err := row.Scan(&e.FlowSID, &e.FlowRevision, &e.ContactChannelAddress, &e.ConversationSID, &e.Version, timeCol{&e.CreateTime}, &ok)
+			if err == nil {
+				*out = e
+				return nil
+			}
+			detail, coded := failDetail(err, failNotUpdated)
+			if !coded {
+				return sqlError("update execution "+u.SID, err)
+			}
+			v, status, _ := strings.Cut(detail, " ")
+			version, perr := strconv.ParseInt(v, 10, 64)
+			if perr != nil {
+				return sqlError("update execution "+u.SID, err)
+			}
+			return store.RefusedUpdate(u, version, store.ExecutionStatus(status))
+		},
+	})
+}
+
+// failDetail returns the detail of err when it is convoflow_fail's error
+// with the code.
+func failDetail(err error, code string) (string, bool) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != code {
+		return "", false
+	}
+	return pgErr.Detail, true
 }
 
 func (q *queries) AppendStepsLater(ctx context.Context, steps []store.Step) error {
@@ -173,11 +264,11 @@ func (q *queries) SettleLeaseLater(ctx context.Context, name, owner, conversatio
 // leaseNotHeld is SettleLease's error for a failure of SettleLeaseLater:
 // *store.LeaseHeldError, or ErrNotFound when there is no lease.
 func leaseNotHeld(name string, err error) error {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != failLeaseNotHeld {
+	detail, coded := failDetail(err, failLeaseNotHeld)
+	if !coded {
 		return sqlError(fmt.Sprintf("settle lease %q", name), err)
 	}
-	micros, owner, found := strings.Cut(pgErr.Detail, " ")
+	micros, owner, found := strings.Cut(detail, " ")
 	n, perr := strconv.ParseInt(micros, 10, 64)
 	if !found || perr != nil {
 		return fmt.Errorf("lease %q: %w", name, store.ErrNotFound)

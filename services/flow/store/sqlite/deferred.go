@@ -19,6 +19,14 @@ func (q *queries) fail(err error) error {
 	return err
 }
 
+func (q *queries) CreateExecutionLater(ctx context.Context, e store.Execution, out *store.Execution) error {
+	return q.fail(store.RunWithResult(out, func() (store.Execution, error) { return q.CreateExecution(ctx, e) }))
+}
+
+func (q *queries) UpdateExecutionLater(ctx context.Context, u store.ExecutionUpdate, out *store.Execution) error {
+	return q.fail(store.RunWithResult(out, func() (store.Execution, error) { return q.UpdateExecution(ctx, u) }))
+}
+
 func (q *queries) AppendStepsLater(ctx context.Context, steps []store.Step) error {
 	return q.fail(store.RunAppendSteps(ctx, q, steps))
 }

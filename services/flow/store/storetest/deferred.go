@@ -108,6 +108,39 @@ func testDeferredWrites(t *testing.T, s store.Store) {
 	diff(t, "expired lease taken over", store.Lease{Name: name, Owner: "a", ExpireTime: t0.Add(time.Second + 2*deferredTTL), TakenFrom: "b"}, takenOver)
 }
 
+// testDeferredExecutions checks the deferred execution writes: a step
+// appended after a deferred creation finds the execution, and each reports
+// the execution as the immediate write returns it.
+func testDeferredExecutions(t *testing.T, s store.Store) {
+	f := createFlow(t, s, store.FlowStatusPublished)
+	in := newExecution(f, newConversationSID(), "")
+	steps := []store.Step{{SID: newSID(store.PrefixStep), ExecutionSID: in.SID, Name: "first", CreateTime: t0}}
+	var created, updated store.Execution
+	err := s.InTx(ctxOf(t), func(tx store.Tx) error {
+		if err := tx.CreateExecutionLater(ctxOf(t), in, &created); err != nil {
+			return err
+		}
+		if err := tx.AppendStepsLater(ctxOf(t), steps); err != nil {
+			return err
+		}
+		return tx.UpdateExecutionLater(ctxOf(t), store.ExecutionUpdate{SID: in.SID, Version: 1, Status: store.ExecutionStatusEnded,
+			EndedReason: store.EndedReasonFlowEnd, State: json.RawMessage(`{"done":true}`), Context: in.Context, UpdateTime: t0.Add(time.Second)}, &updated)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Version = 1
+	diff(t, "created execution as reported", want, created)
+	diff(t, "updated execution as reported", must[store.Execution](t)(s.GetExecution(ctxOf(t), in.SID)), updated)
+	if updated.Version != 2 || updated.Status != store.ExecutionStatusEnded {
+		t.Errorf("updated execution = %+v, want version 2, ended", updated)
+	}
+	if steps[0].Sequence != 1 {
+		t.Errorf("step after the deferred creation: %+v", steps[0])
+	}
+}
+
 // testDeferredFailure checks that a deferred write that fails fails its
 // transaction, even when fn ignores the error and goes on, and that
 // nothing of the transaction persists, neither before the write nor after.
@@ -119,7 +152,13 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 	taken := must[store.Step](t)(s.AppendStep(ctxOf(t), store.Step{SID: newSID(store.PrefixStep), ExecutionSID: e.SID}))
 	missing := newSID(store.PrefixExecution)
 
-	var settled store.LeaseSettlement
+	ended := createExecution(t, s, f, newConversationSID(), "")
+	ended = must[store.Execution](t)(s.UpdateExecution(ctxOf(t), store.ExecutionUpdate{SID: ended.SID, Version: ended.Version,
+		Status: store.ExecutionStatusEnded, EndedReason: store.EndedReasonFlowEnd}))
+	var (
+		settled store.LeaseSettlement
+		out     store.Execution
+	)
 	for _, tc := range []struct {
 		name string
 		want error
@@ -156,6 +195,33 @@ func testDeferredFailure(t *testing.T, s store.Store) {
 		{"no_lease", store.ErrLeaseLost, func(tx store.Tx) error {
 			return tx.SettleLeaseLater(ctxOf(t), "conversation:"+newConversationSID(), "a", conv, t0, deferredTTL, &settled)
 		}, func(t *testing.T, err error) { wantErr(t, err, store.ErrNotFound) }},
+		{"execution_no_revision", store.ErrNotFound, func(tx store.Tx) error {
+			x := newExecution(f, newConversationSID(), "")
+			x.FlowRevision = 99
+			return tx.CreateExecutionLater(ctxOf(t), x, &out)
+		}, nil},
+		{"execution_sid_taken", store.ErrAlreadyExists, func(tx store.Tx) error {
+			x := newExecution(f, newConversationSID(), "")
+			x.SID = e.SID
+			return tx.CreateExecutionLater(ctxOf(t), x, &out)
+		}, nil},
+		{"execution_active", store.ErrAlreadyExists, func(tx store.Tx) error {
+			return tx.CreateExecutionLater(ctxOf(t), newExecution(f, conv, ""), &out)
+		}, func(t *testing.T, err error) {
+			var active *store.ActiveExecutionError
+			if !errors.As(err, &active) || active.ExecutionSID != e.SID || active.ConversationSID != conv {
+				t.Errorf("error = %v, want *store.ActiveExecutionError naming %s in %s", err, e.SID, conv)
+			}
+		}},
+		{"execution_stale_version", store.ErrConflict, func(tx store.Tx) error {
+			return tx.UpdateExecutionLater(ctxOf(t), store.ExecutionUpdate{SID: e.SID, Version: 99, Status: store.ExecutionStatusActive}, &out)
+		}, nil},
+		{"execution_update_missing", store.ErrNotFound, func(tx store.Tx) error {
+			return tx.UpdateExecutionLater(ctxOf(t), store.ExecutionUpdate{SID: missing, Version: 1, Status: store.ExecutionStatusActive}, &out)
+		}, nil},
+		{"execution_reactivated", store.ErrInvalidArgument, func(tx store.Tx) error {
+			return tx.UpdateExecutionLater(ctxOf(t), store.ExecutionUpdate{SID: ended.SID, Version: ended.Version, Status: store.ExecutionStatusActive}, &out)
+		}, nil},
 		{"invalid_argument", store.ErrInvalidArgument, func(tx store.Tx) error {
 			return tx.MarkEventDoneLater(ctxOf(t), pending.ID, json.RawMessage(`{`), t0)
 		}, nil},

@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"tx_engine_step", testTxEngineStep},
 		{"tx_concurrent_isolation", testTxConcurrent},
 		{"tx_deferred_writes", testDeferredWrites},
+		{"tx_deferred_executions", testDeferredExecutions},
 		{"tx_deferred_failure", testDeferredFailure},
 		{"times_round_trip_utc", testTimes},
 	} {

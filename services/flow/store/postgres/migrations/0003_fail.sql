@@ -8,7 +8,10 @@
 --
 --   CV001 not found, CV002 conflict, CV003 already exists, CV004 lease
 --   not held (detail: the holder's expiry in Unix microseconds and owner,
---   or empty when there is no lease).
+--   or empty when there is no lease), CV005 execution not created
+--   (detail: whether its revision exists, whether its SID is taken, and
+--   the SID of the active execution in its way, if any), CV006 execution
+--   not updated (detail: its version and status).
 --
 -- OR REPLACE, so that a schema whose record of this migration was lost
 -- (as a test of older schemas arranges) migrates again. VOLATILE (the
