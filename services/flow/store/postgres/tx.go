@@ -147,7 +147,9 @@ func (t *tx) send(ctx context.Context, sql string, args []any, after []write) (p
 	br := t.conn.SendBatch(ctx, b)
 	if begin {
 		if _, err := br.Exec(); err != nil {
-			return nil, errors.Join(err, br.Close())
+			// The held writes were skipped with everything after BEGIN:
+			// the transaction must not commit without them.
+			return nil, t.fail(errors.Join(err, br.Close()))
 		}
 	}
 	for _, w := range held {
@@ -202,15 +204,16 @@ func (t *tx) sendCommit(ctx context.Context) (pgconn.CommandTag, error) {
 		return pgconn.CommandTag{}, err
 	}
 	tag, err := br.Exec()
-	if err == nil {
-		for _, w := range after {
-			_ = w.read(br.QueryRow())
-		}
+	if err != nil {
+		return tag, errors.Join(err, br.Close())
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	// Committed: whatever the reads after it find, or fail with, is no
+	// failure of the commit (Close repeats a read's error).
+	for _, w := range after {
+		_ = w.read(br.QueryRow())
 	}
-	return tag, err
+	_ = br.Close()
+	return tag, nil
 }
 
 // rollback ends a transaction that will not be committed.
