@@ -220,17 +220,21 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 				return err
 			}
 		}
-		if persisted {
-			out, err = tx.UpdateExecution(ctx, store.ExecutionUpdate{
+		// The execution row is deferred too, so that on PostgreSQL the
+		// whole commit is one round trip, except for a REST start: its
+		// caller is answered with the active execution in its way, which
+		// the deferred creation can report as a mere conflict when that
+		// execution was committed concurrently.
+		switch {
+		case persisted:
+			err = tx.UpdateExecutionLater(ctx, store.ExecutionUpdate{
 				SID: x.Sid, Version: version, Status: status, EndedReason: x.EndedReason,
 				State: state, Context: xctx, UpdateTime: x.DateUpdated,
-			})
-		} else {
-			row := at.row
-			row.SID, row.Status, row.EndedReason = x.Sid, status, x.EndedReason
-			row.State, row.Context = state, xctx
-			row.CreateTime, row.UpdateTime = x.DateCreated, x.DateUpdated
-			out, err = tx.CreateExecution(ctx, row)
+			}, &out)
+		case at.cause == causeREST:
+			out, err = tx.CreateExecution(ctx, newRow(at, x, status, state, xctx))
+		default:
+			err = tx.CreateExecutionLater(ctx, newRow(at, x, status, state, xctx), &out)
 		}
 		if err != nil {
 			return err
@@ -249,19 +253,20 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 				return err
 			}
 		}
-		for i := range steps {
-			if steps[i], err = tx.AppendStep(ctx, steps[i]); err != nil {
-				return err
-			}
+		// None of the results of the writes below is needed before the
+		// commit either, so PostgreSQL sends them with the COMMIT (and
+		// extra's, which the runner defers too).
+		if err := tx.AppendStepsLater(ctx, steps); err != nil {
+			return err
 		}
 		switch {
 		case res.Ended() && at.timersMayExist:
-			if _, err := tx.CancelTimers(ctx, x.Sid, ""); err != nil {
+			if err := tx.CancelTimersLater(ctx, x.Sid, ""); err != nil {
 				return err
 			}
 		case res.Wait != nil:
 			payload, _ := json.Marshal(waitPayload{Widget: res.Wait.Widget, Subflow: res.Wait.Subflow})
-			if _, err := tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: x.Sid, Kind: store.TimerKindWaitTimeout, FireTime: fireTime(res.Wait.Until), Payload: payload, CreateTime: now}); err != nil {
+			if err := tx.ScheduleTimerLater(ctx, store.Timer{ExecutionSID: x.Sid, Kind: store.TimerKindWaitTimeout, FireTime: fireTime(res.Wait.Until), Payload: payload, CreateTime: now}); err != nil {
 				return err
 			}
 		}
@@ -287,6 +292,15 @@ func (r *Runner) commit(ctx context.Context, at *attempt, res *engine.Result, ex
 	return out, nil
 }
 
+// newRow is the execution row that commit creates for a new execution.
+func newRow(at *attempt, x *engine.Execution, status store.ExecutionStatus, state, xctx json.RawMessage) store.Execution {
+	row := at.row
+	row.SID, row.Status, row.EndedReason = x.Sid, status, x.EndedReason
+	row.State, row.Context = state, xctx
+	row.CreateTime, row.UpdateTime = x.DateCreated, x.DateUpdated
+	return row
+}
+
 // waitPayload is a wait-timeout timer's payload: the widget it was armed
 // for, so a timer left over from an earlier wait is refused by the engine.
 type waitPayload struct {
@@ -297,8 +311,7 @@ type waitPayload struct {
 // scheduleLifetime arms the LIFETIME timer of a new execution: Studio
 // ends executions engine.ExecutionLifetime after they started.
 func scheduleLifetime(ctx context.Context, tx store.Tx, sid string, created time.Time) error {
-	_, err := tx.ScheduleTimer(ctx, store.Timer{ExecutionSID: sid, Kind: store.TimerKindLifetime, FireTime: created.Add(engine.ExecutionLifetime)})
-	return err
+	return tx.ScheduleTimerLater(ctx, store.Timer{ExecutionSID: sid, Kind: store.TimerKindLifetime, FireTime: created.Add(engine.ExecutionLifetime)})
 }
 
 // storeStep converts an engine step. The store has no column for a step's

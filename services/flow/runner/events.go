@@ -127,8 +127,9 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		return "", store.Event{}, fmt.Errorf("runner: encoding event: %w", err)
 	}
 	var (
-		stored      store.Event
-		dup, leased bool
+		stored store.Event
+		dup    bool
+		lease  store.Lease
 	)
 	err = r.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
@@ -145,9 +146,9 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 		// before it can start. Held by another replica: that one works on
 		// the conversation and sees the event in the store at its next
 		// commit (or, lingering, at its next look). No announcement: every
-		// replica would answer it with a write.
-		_, leased, err = r.takeLease(ctx, tx, ev.ConversationSid)
-		return err
+		// replica would answer it with a write. Deferred, so that it
+		// travels with the COMMIT: nothing here needs its result.
+		return tx.AcquireLeaseLater(ctx, conversationLease(ev.ConversationSid), r.cfg.Owner, r.now(), r.cfg.LeaseTTL, &lease)
 	})
 	if err != nil {
 		return "", store.Event{}, fmt.Errorf("runner: recording event for flow %s: %w", ev.FlowSid, err)
@@ -155,8 +156,20 @@ func (r *Runner) recordEvent(ctx context.Context, ev ConversationEvent) (Disposi
 	if dup {
 		return DispositionDuplicate, stored, nil
 	}
+	leased := lease.Owner != ""
+	if leased {
+		r.tookLease(ev.ConversationSid, lease)
+	}
 	r.rememberOrigin(ctx, stored.ID, leased)
-	r.kick(ev.ConversationSid, leased)
+	var head *store.Event
+	if leased && stored.Sequence == 1 {
+		// The conversation's first event ever, so the head of its queue,
+		// and nobody else can have taken it: this replica holds the lease
+		// since the commit that recorded it. The worker need not read it
+		// back.
+		head = &stored
+	}
+	r.kick(ev.ConversationSid, leased, head)
 	return DispositionQueued, stored, nil
 }
 
@@ -405,7 +418,7 @@ func (r *Runner) markDone(ctx context.Context, e store.Event, out Outcome, fence
 		if err != nil {
 			return err
 		}
-		if err := tx.MarkEventDone(ctx, e.ID, b, r.now()); err != nil {
+		if err := tx.MarkEventDoneLater(ctx, e.ID, b, r.now()); err != nil {
 			return err
 		}
 		if fence != nil {

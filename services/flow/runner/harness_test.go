@@ -474,6 +474,13 @@ func (w *stepSpy) AppendStep(ctx context.Context, st store.Step) (store.Step, er
 	return w.Tx.AppendStep(ctx, st)
 }
 
+func (w *stepSpy) AppendStepsLater(ctx context.Context, steps []store.Step) error {
+	if w.key == "" && len(steps) > 0 {
+		w.key = steps[0].ExecutionSID + "/" + strconv.FormatInt(steps[0].Sequence, 10)
+	}
+	return w.Tx.AppendStepsLater(ctx, steps)
+}
+
 // eachStore runs test once on SQLite and once on PostgreSQL, in parallel
 // subtests; test builds its harness with harnessOptions.postgres = pg.
 func eachStore(t *testing.T, test func(t *testing.T, pg bool)) {

@@ -219,15 +219,21 @@ func (r *Runner) takeLease(ctx context.Context, tx store.Tx, conv string) (store
 	var heldErr *store.LeaseHeldError
 	switch {
 	case err == nil:
-		if l.TakenFrom != "" {
-			r.setSuspect(conv, true)
-			r.m.takeovers.Inc()
-		}
+		r.tookLease(conv, l)
 		return l, true, nil
 	case errors.As(err, &heldErr):
 		return store.Lease{}, false, nil
 	default:
 		return store.Lease{}, false, err
+	}
+}
+
+// tookLease notes a conversation's lease taken: one taken over from
+// another replica makes the conversation suspect.
+func (r *Runner) tookLease(conv string, l store.Lease) {
+	if l.TakenFrom != "" {
+		r.setSuspect(conv, true)
+		r.m.takeovers.Inc()
 	}
 }
 

@@ -367,7 +367,7 @@ func (r *Runner) listen(ctx context.Context, l store.Listener) {
 			}
 			return
 		}
-		r.kick(conv, false)
+		r.kick(conv, false, nil)
 	})
 	if err != nil && ctx.Err() == nil {
 		r.log.Warn("listening for work other replicas hand back", "err", err)
@@ -392,7 +392,7 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 				r.log.Warn("listing conversations nobody works on", "err", err)
 			}
 			for _, c := range convs {
-				r.kick(c, false)
+				r.kick(c, false, nil)
 			}
 		}
 		if now := r.now(); now.Sub(lastCleanup) >= cleanupEvery {
@@ -511,7 +511,7 @@ func (r *Runner) endRow(ctx context.Context, row store.Execution, reason string,
 			if err != nil {
 				return err
 			}
-			if _, err := tx.CancelTimers(ctx, row.SID, ""); err != nil {
+			if err := tx.CancelTimersLater(ctx, row.SID, ""); err != nil {
 				return err
 			}
 			if extra != nil {

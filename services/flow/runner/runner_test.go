@@ -985,3 +985,11 @@ func (t *timerTx) ScheduleTimer(ctx context.Context, tm store.Timer) (store.Time
 	}
 	return out, err
 }
+
+func (t *timerTx) ScheduleTimerLater(ctx context.Context, tm store.Timer) error {
+	err := t.Tx.ScheduleTimerLater(ctx, tm)
+	if err == nil && tm.Kind == store.TimerKindWaitTimeout {
+		t.scheduled = append(t.scheduled, tm.ExecutionSID)
+	}
+	return err
+}

@@ -26,17 +26,29 @@ type worker struct {
 	leased bool
 	// lease is the conversation's lease as the heartbeat sees it.
 	lease held
+	// head is the conversation's first pending event, when the event
+	// that started the worker with the lease is known to be it; the
+	// worker's first look at the queue takes it instead of reading it.
+	// Only the worker's goroutine reads and clears it.
+	head *store.Event
+	// quiet says that the commit which gave the lease back found, in the
+	// store's look after it, no event pending (see runWorker); only the
+	// worker's goroutine reads and clears it.
+	quiet bool
 }
 
-// errLeaseLost fails a commit made after the conversation's lease went to
-// another replica, and a send made when the lease might have.
+// errLeaseLost fails a send made when the conversation's lease might have
+// gone to another replica. A commit made after it went fails with
+// store.ErrLeaseLost (the fence's SettleLeaseLater).
 var errLeaseLost = errors.New("runner: the conversation's lease was lost")
 
 // kick makes sure a worker processes the conversation's queue. leased says
 // the caller took the conversation's lease for this replica: a new worker
 // starts with it, and a running worker holds it already (or takes it again
-// before it looks at the queue once more).
-func (r *Runner) kick(conversationSid string, leased bool) {
+// before it looks at the queue once more). head, when not nil, is the
+// queue's first pending event, recorded in the commit that took the lease:
+// a new worker starts with it rather than read it.
+func (r *Runner) kick(conversationSid string, leased bool, head *store.Event) {
 	r.mu.Lock()
 	if w := r.workers[conversationSid]; w != nil {
 		select {
@@ -56,6 +68,9 @@ func (r *Runner) kick(conversationSid string, leased bool) {
 		return
 	}
 	w := &worker{wake: make(chan struct{}, 1), conv: conversationSid, leased: leased}
+	if leased {
+		w.head = head
+	}
 	r.workers[conversationSid] = w
 	r.workerWG.Add(1)
 	r.mu.Unlock()
@@ -76,9 +91,15 @@ func (r *Runner) runWorker(conv string, w *worker) {
 		}
 		// The queue is drained and the lease released. An event another
 		// replica recorded while we held the lease found it taken, so its
-		// replica gave up: look once more now that the lease is free.
-		if _, err := r.st.NextPendingEvent(ctx, conv); err == nil {
-			continue
+		// replica gave up: look once more now that the lease is free,
+		// unless the store looked already, after the commit that released
+		// it.
+		quiet := w.quiet
+		w.quiet = false
+		if !quiet {
+			if _, err := r.st.NextPendingEvent(ctx, conv); err == nil {
+				continue
+			}
 		}
 		// A kick that came in meanwhile means there is more to do.
 		r.mu.Lock()
@@ -119,8 +140,9 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	r.take(&w.lease, takenAt, cancel)
-	// handedBack is set by a commit that gave the lease back, and read
-	// once that commit succeeded.
+	// settled is set by a commit's fence, and read once that commit
+	// succeeded: handedBack says the commit gave the lease back.
+	var settled store.LeaseSettlement
 	handedBack := false
 	defer func() {
 		cancel()
@@ -134,14 +156,12 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 	// event is left, so a conversation that goes quiet costs no
 	// transaction of its own. An event recorded later takes the lease
 	// again in the transaction that records it.
+	//
+	// It is deferred, like the commit's other writes, so that it travels
+	// with the COMMIT, and a lost lease fails the commit with
+	// store.ErrLeaseLost.
 	fence := func(tx store.Tx) error {
-		released, err := tx.SettleLease(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL)
-		if err != nil {
-			handedBack = false
-			return fmt.Errorf("%w: %w", errLeaseLost, err)
-		}
-		handedBack = released
-		return nil
+		return tx.SettleLeaseLater(wctx, name, owner, conv, r.now(), r.cfg.LeaseTTL, &settled)
 	}
 	g := &guard{
 		validUntil: func() time.Time { return r.until(&w.lease) },
@@ -159,7 +179,13 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			// service restarted), announced by releaseLease.
 			return false
 		}
-		e, err := r.st.NextPendingEvent(wctx, conv)
+		var e store.Event
+		var err error
+		if w.head != nil {
+			e, w.head = *w.head, nil
+		} else {
+			e, err = r.st.NextPendingEvent(wctx, conv)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			if r.linger(wctx, w) {
 				continue
@@ -168,14 +194,18 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 		}
 		if err == nil {
 			g.suspect = r.isSuspect(conv)
+			settled = store.LeaseSettlement{}
 			err = r.processEventSafely(withGuard(wctx, g), e, fence)
 			if err == nil {
 				backoff, conflicts = retryMin, 0
 				r.notifyDone(conv)
+				handedBack = settled.Released
 				if handedBack {
+					w.quiet = !settled.PendingAfter
 					// Everything pending when the conversation became
 					// suspect is done. runWorker looks once more for
-					// events recorded since.
+					// events recorded since, unless the store's look
+					// after the commit found none.
 					r.setSuspect(conv, false)
 					return true
 				}
@@ -185,7 +215,7 @@ func (r *Runner) holdLease(ctx context.Context, conv string, w *worker) bool {
 			// The attempt may have sent messages it did not record.
 			r.setSuspect(conv, true)
 		}
-		if wctx.Err() != nil || errors.Is(err, errLeaseLost) {
+		if wctx.Err() != nil || errors.Is(err, errLeaseLost) || errors.Is(err, store.ErrLeaseLost) {
 			// Stopping, or the lease was lost: whoever holds it goes on,
 			// and the rescan loop comes back if nobody does.
 			return false

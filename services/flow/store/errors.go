@@ -24,6 +24,10 @@ var (
 	// keep (a malformed SID, an unknown status, JSON that does not parse, a
 	// bad page token).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrLeaseLost: the owner no longer holds the lease a deferred
+	// SettleLeaseLater settles (it also wraps the *LeaseHeldError or the
+	// ErrNotFound that SettleLease returns).
+	ErrLeaseLost = errors.New("lease lost")
 )
 
 // ActiveExecutionError reports that a flow already has an active execution

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -106,4 +108,107 @@ func DecodePageToken(list, token string) (after int64, ok bool, err error) {
 		return 0, false, bad
 	}
 	return after, true, nil
+}
+
+// The RunX functions below are the deferred writes of [Tx] run at once on
+// tx, for stores that gain nothing from holding them back (SQLite, which
+// has no round trips). The store must still fail the transaction when one
+// of them fails (see [Tx]).
+
+// RunAppendSteps runs AppendStepsLater at once.
+func RunAppendSteps(ctx context.Context, tx Tx, steps []Step) error {
+	for i := range steps {
+		s, err := tx.AppendStep(ctx, steps[i])
+		if err != nil {
+			return err
+		}
+		steps[i] = s
+	}
+	return nil
+}
+
+// RunWithResult runs a deferred write that reports one value at once: it
+// calls write and, when it succeeds, stores its result in out.
+func RunWithResult[T any](out *T, write func() (T, error)) error {
+	v, err := write()
+	if err != nil {
+		return err
+	}
+	*out = v
+	return nil
+}
+
+// RunSettleLease runs SettleLeaseLater at once.
+// It does not look after the commit: PendingAfter is Released.
+func RunSettleLease(ctx context.Context, tx Tx, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error {
+	r, err := tx.SettleLease(ctx, name, owner, conversationSID, now, ttl)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
+	}
+	*settled = LeaseSettlement{Released: r, PendingAfter: r}
+	return nil
+}
+
+// RunAcquireLease runs AcquireLeaseLater at once.
+func RunAcquireLease(ctx context.Context, tx Tx, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error {
+	l, err := tx.AcquireLease(ctx, name, owner, now, ttl)
+	var held *LeaseHeldError
+	if errors.As(err, &held) {
+		*lease = Lease{}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	*lease = l
+	return nil
+}
+
+// LaterOutsideTx gives a Store the deferred writes of [Tx] outside InTx,
+// where each runs at once as a transaction of its own. A store embeds it
+// with InTx set to its own InTx.
+type LaterOutsideTx struct {
+	InTx func(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// CreateExecutionLater implements [Tx].
+func (l LaterOutsideTx) CreateExecutionLater(ctx context.Context, e Execution, out *Execution) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.CreateExecutionLater(ctx, e, out) })
+}
+
+// UpdateExecutionLater implements [Tx].
+func (l LaterOutsideTx) UpdateExecutionLater(ctx context.Context, u ExecutionUpdate, out *Execution) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.UpdateExecutionLater(ctx, u, out) })
+}
+
+// AppendStepsLater implements [Tx].
+func (l LaterOutsideTx) AppendStepsLater(ctx context.Context, steps []Step) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.AppendStepsLater(ctx, steps) })
+}
+
+// MarkEventDoneLater implements [Tx].
+func (l LaterOutsideTx) MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.MarkEventDoneLater(ctx, id, outcome, doneTime) })
+}
+
+// SettleLeaseLater implements [Tx].
+func (l LaterOutsideTx) SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error {
+	return l.InTx(ctx, func(tx Tx) error {
+		return tx.SettleLeaseLater(ctx, name, owner, conversationSID, now, ttl, settled)
+	})
+}
+
+// ScheduleTimerLater implements [Tx].
+func (l LaterOutsideTx) ScheduleTimerLater(ctx context.Context, t Timer) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.ScheduleTimerLater(ctx, t) })
+}
+
+// CancelTimersLater implements [Tx].
+func (l LaterOutsideTx) CancelTimersLater(ctx context.Context, executionSID, kind string) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.CancelTimersLater(ctx, executionSID, kind) })
+}
+
+// AcquireLeaseLater implements [Tx].
+func (l LaterOutsideTx) AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error {
+	return l.InTx(ctx, func(tx Tx) error { return tx.AcquireLeaseLater(ctx, name, owner, now, ttl, lease) })
 }

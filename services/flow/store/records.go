@@ -239,7 +239,8 @@ type Event struct {
 	// ConversationSID names the queue the event joins; required.
 	ConversationSID string
 	// Sequence is the event's position in its conversation's queue, from 1,
-	// assigned by RecordEvent.
+	// assigned by RecordEvent without gaps or repeats: 1 is the first event
+	// ever recorded in the conversation, so none is ahead of it.
 	Sequence int64
 	FlowSID  string
 	// MessageSID and IdempotencyToken identify redeliveries: an event with

@@ -201,6 +201,63 @@ type Tx interface {
 	// needed until the attempt that made it commits (FlowService deletes
 	// them in that commit), so parked executions keep none.
 	DeleteSends(ctx context.Context, keys []string) (int, error)
+
+	// Deferred writes. Each is the write of the same name without the
+	// results a caller needs before its transaction commits. Inside
+	// [Store.InTx] a store may hold it back and send it with the
+	// transaction's next statement, or with its COMMIT: PostgreSQL then
+	// sends a commit's writes together, in one round trip, rather than
+	// one each. So:
+	//
+	//   - the writes of a transaction still run in call order, before any
+	//     later statement of it, which sees them;
+	//   - a deferred write that fails fails its transaction, whether or
+	//     not fn saw the error: InTx rolls everything back and returns
+	//     the write's error (fn's own error, if fn returned one). The call
+	//     itself returns nil when the write was held back, and the error
+	//     at once when it ran at once;
+	//   - what a deferred write reports (through its arguments) is set
+	//     once InTx returned nil, and unspecified otherwise.
+	//
+	// Outside InTx each runs at once, as its own transaction.
+
+	// CreateExecutionLater is CreateExecution, reporting through out;
+	// where CreateExecution would try again because what was in its way
+	// went away meanwhile (an active execution that a concurrent
+	// transaction created and ended), it may fail with ErrConflict.
+	CreateExecutionLater(ctx context.Context, e Execution, out *Execution) error
+	// UpdateExecutionLater is UpdateExecution, reporting through out.
+	UpdateExecutionLater(ctx context.Context, u ExecutionUpdate, out *Execution) error
+	// AppendStepsLater is AppendStep for each of steps, in order, and
+	// updates them in place with what AppendStep returns.
+	AppendStepsLater(ctx context.Context, steps []Step) error
+	// MarkEventDoneLater is MarkEventDone.
+	MarkEventDoneLater(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error
+	// SettleLeaseLater is SettleLease, reporting through settled. Its
+	// failure wraps ErrLeaseLost besides SettleLease's error, so the
+	// caller can tell a lost lease from another deferred write's failure.
+	SettleLeaseLater(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration, settled *LeaseSettlement) error
+	// ScheduleTimerLater is ScheduleTimer, without the timer's ID.
+	ScheduleTimerLater(ctx context.Context, t Timer) error
+	// CancelTimersLater is CancelTimers, without the count.
+	CancelTimersLater(ctx context.Context, executionSID, kind string) error
+	// AcquireLeaseLater is AcquireLease, reporting through lease, except
+	// that a lease another owner holds is no failure: lease is then the
+	// zero Lease.
+	AcquireLeaseLater(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, lease *Lease) error
+}
+
+// LeaseSettlement is what SettleLeaseLater reports.
+type LeaseSettlement struct {
+	// Released is SettleLease's result: no event was pending, and the
+	// lease is given back.
+	Released bool
+	// PendingAfter, when Released, says whether an event of the
+	// conversation may have been pending once the transaction committed:
+	// one that another replica recorded meanwhile, finding the lease
+	// still held, and left to its holder. False means a look after the
+	// commit found none; a store that does not look reports true.
+	PendingAfter bool
 }
 
 // Store is a FlowService backend.

@@ -32,6 +32,11 @@
 //     and a statement that changed nothing is followed by a read that says
 //     why. No method needs a savepoint. Text PostgreSQL cannot hold (invalid
 //     UTF-8, NUL) is refused with ErrInvalidArgument before any statement.
+//   - The deferred writes (the Later methods, deferred.go) are the
+//     exception, on purpose: their failure must fail the transaction, so
+//     their statements raise it (convoflow_fail, migration 0003). InTx
+//     holds them back and sends them in the batch of the transaction's
+//     next statement or of its COMMIT (tx.go), one round trip for all.
 //   - Outside InTx every method but RecordEvent is one writing statement
 //     (perhaps followed by reads that explain it), so it runs on the pool
 //     as a transaction of its own. RecordEvent runs in its own InTx: for a

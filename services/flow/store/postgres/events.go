@@ -132,6 +132,11 @@ func (q *queries) NextPendingEvent(ctx context.Context, conversationSID string) 
 	return e, nil
 }
 
+// markEventDoneSQL marks a pending event done (see MarkEventDone);
+// MarkEventDoneLater runs it too.
+const markEventDoneSQL = `UPDATE events SET status = 'done', outcome = $2, done_time = $3, payload = NULL
+	WHERE id = $1 AND status = 'pending'`
+
 func (q *queries) MarkEventDone(ctx context.Context, id int64, outcome json.RawMessage, doneTime time.Time) error {
 	if err := store.CheckJSON("event outcome", outcome); err != nil {
 		return err
@@ -139,8 +144,7 @@ func (q *queries) MarkEventDone(ctx context.Context, id int64, outcome json.RawM
 	// Of two concurrent callers the second waits for the first and then
 	// finds the event done (READ COMMITTED re-evaluates the condition
 	// against the committed row).
-	tag, err := q.db.Exec(ctx, `UPDATE events SET status = 'done', outcome = $2, done_time = $3, payload = NULL
-		WHERE id = $1 AND status = 'pending'`, id, jsonArg(outcome), q.stamp(doneTime))
+	tag, err := q.db.Exec(ctx, markEventDoneSQL, id, jsonArg(outcome), q.stamp(doneTime))
 	if err != nil {
 		return sqlError(fmt.Sprintf("mark event %d done", id), err)
 	}

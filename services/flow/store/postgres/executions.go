@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,11 +27,7 @@ func (q *queries) CreateExecution(ctx context.Context, e store.Execution) (store
 	if err := store.CheckNewExecution(e); err != nil {
 		return store.Execution{}, err
 	}
-	created := q.stamp(e.CreateTime)
-	updated := created
-	if !e.UpdateTime.IsZero() {
-		updated = store.Normalize(e.UpdateTime)
-	}
+	created, updated := q.creationTimes(e)
 	for range maxRetries {
 		// Neither a missing revision nor a taken SID nor an active
 		// execution may fail the statement (that would abort the caller's
@@ -41,19 +38,12 @@ func (q *queries) CreateExecution(ctx context.Context, e store.Execution) (store
 		// rather than failing the foreign key check. A concurrent
 		// transaction inserting a clashing execution makes this one wait
 		// for its outcome: at most one of them gets in.
-		tag, err := q.db.Exec(ctx, `INSERT INTO executions (`+executionCols+`)
-			SELECT $1, $2, $3::integer, $4, $5, $6, $7, $8, $9, 1, $10::timestamptz, $11::timestamptz
-			WHERE EXISTS (SELECT 1 FROM flow_revisions WHERE flow_sid = $2 AND revision = $3::integer FOR KEY SHARE)
-			ON CONFLICT DO NOTHING`,
-			e.SID, e.FlowSID, e.FlowRevision, e.ContactChannelAddress, e.ConversationSID, string(e.Status), e.EndedReason,
-			jsonArg(e.State), jsonArg(e.Context), created, updated)
+		tag, err := q.db.Exec(ctx, createExecutionSQL, createExecutionArgs(e, created, updated)...)
 		if err != nil {
 			return store.Execution{}, sqlError("create execution "+e.SID, err)
 		}
 		if tag.RowsAffected() == 1 {
-			// Built rather than read back: the row holds what was given.
-			e.State, e.Context, e.Version, e.CreateTime, e.UpdateTime = nilIfEmpty(e.State), nilIfEmpty(e.Context), 1, created, updated
-			return e, nil
+			return createdExecution(e, created, updated), nil
 		}
 		if err := q.whyNoExecution(ctx, e); err != nil {
 			return store.Execution{}, err
@@ -61,6 +51,36 @@ func (q *queries) CreateExecution(ctx context.Context, e store.Execution) (store
 		// What was in the way is gone (ended or deleted since): try again.
 	}
 	return store.Execution{}, errRetries("create execution " + e.SID)
+}
+
+// createExecutionSQL inserts an execution (see CreateExecution);
+// CreateExecutionLater runs it too.
+const createExecutionSQL = `INSERT INTO executions (` + executionCols + `)
+	SELECT $1, $2, $3::integer, $4, $5, $6, $7, $8, $9, 1, $10::timestamptz, $11::timestamptz
+	WHERE EXISTS (SELECT 1 FROM flow_revisions WHERE flow_sid = $2 AND revision = $3::integer FOR KEY SHARE)
+	ON CONFLICT DO NOTHING`
+
+// createExecutionArgs are createExecutionSQL's arguments.
+func createExecutionArgs(e store.Execution, created, updated time.Time) []any {
+	return []any{e.SID, e.FlowSID, e.FlowRevision, e.ContactChannelAddress, e.ConversationSID, string(e.Status), e.EndedReason,
+		jsonArg(e.State), jsonArg(e.Context), created, updated}
+}
+
+// creationTimes are a new execution's create and update times as stored.
+func (q *queries) creationTimes(e store.Execution) (created, updated time.Time) {
+	created = q.stamp(e.CreateTime)
+	updated = created
+	if !e.UpdateTime.IsZero() {
+		updated = store.Normalize(e.UpdateTime)
+	}
+	return created, updated
+}
+
+// createdExecution is e as createExecutionSQL stored it: built rather than
+// read back, since the row holds what was given.
+func createdExecution(e store.Execution, created, updated time.Time) store.Execution {
+	e.State, e.Context, e.Version, e.CreateTime, e.UpdateTime = nilIfEmpty(e.State), nilIfEmpty(e.Context), 1, created, updated
+	return e
 }
 
 // whyNoExecution tells why CreateExecution inserted nothing, in the order the
@@ -82,6 +102,13 @@ func (q *queries) whyNoExecution(ctx context.Context, e store.Execution) error {
 	if err != nil {
 		return sqlError("create execution "+e.SID, err)
 	}
+	return noExecution(e, revision, sidTaken, active)
+}
+
+// noExecution is the error for an execution that was not created: its
+// revision is missing, its SID taken, or active names the active
+// execution in its way; nil when none of them holds.
+func noExecution(e store.Execution, revision, sidTaken bool, active string) error {
 	switch {
 	case !revision:
 		return fmt.Errorf("revision %d of flow %s: %w", e.FlowRevision, e.FlowSID, store.ErrNotFound)
@@ -217,6 +244,30 @@ func (q *queries) ListExecutions(ctx context.Context, p store.ListExecutionsPara
 	return page, nil
 }
 
+// updateExecutionSQL applies an update (see UpdateExecution);
+// UpdateExecutionLater runs it too. It returns what scanUpdated reads.
+const updateExecutionSQL = `UPDATE executions SET status = $2, ended_reason = $3, state = $4, context = $5,
+		version = version + 1, update_time = $6
+	WHERE sid = $1 AND version = $7 AND NOT (status = 'ended' AND $2 = 'active')
+	RETURNING flow_sid, flow_revision, contact_channel_address, conversation_sid, version, create_time`
+
+// updateExecutionArgs are updateExecutionSQL's arguments.
+func updateExecutionArgs(u store.ExecutionUpdate, updated time.Time) []any {
+	return []any{u.SID, string(u.Status), u.EndedReason, jsonArg(u.State), jsonArg(u.Context), updated, u.Version}
+}
+
+// updatedExecution is the part of an updated execution that u gives.
+func updatedExecution(u store.ExecutionUpdate, updated time.Time) store.Execution {
+	return store.Execution{SID: u.SID, Status: u.Status, EndedReason: u.EndedReason, State: nilIfEmpty(u.State),
+		Context: nilIfEmpty(u.Context), UpdateTime: updated}
+}
+
+// scanUpdated reads the rest of an updated execution from
+// updateExecutionSQL's row.
+func scanUpdated(row pgx.Row, e *store.Execution) error {
+	return row.Scan(&e.FlowSID, &e.FlowRevision, &e.ContactChannelAddress, &e.ConversationSID, &e.Version, timeCol{&e.CreateTime})
+}
+
 func (q *queries) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) (store.Execution, error) {
 	if err := store.CheckExecutionContent(u.Status, store.Execution{EndedReason: u.EndedReason, State: u.State, Context: u.Context}); err != nil {
 		return store.Execution{}, err
@@ -233,14 +284,8 @@ func (q *queries) UpdateExecution(ctx context.Context, u store.ExecutionUpdate) 
 	// version exactly one succeeds. An ended execution never becomes
 	// active again, so the update cannot clash with the unique indexes of
 	// active executions.
-	e := store.Execution{SID: u.SID, Status: u.Status, EndedReason: u.EndedReason, State: nilIfEmpty(u.State),
-		Context: nilIfEmpty(u.Context), UpdateTime: updated}
-	err := q.db.QueryRow(ctx, `UPDATE executions SET status = $2, ended_reason = $3, state = $4, context = $5,
-			version = version + 1, update_time = $6
-		WHERE sid = $1 AND version = $7 AND NOT (status = 'ended' AND $2 = 'active')
-		RETURNING flow_sid, flow_revision, contact_channel_address, conversation_sid, version, create_time`,
-		u.SID, string(u.Status), u.EndedReason, jsonArg(u.State), jsonArg(u.Context), updated, u.Version).
-		Scan(&e.FlowSID, &e.FlowRevision, &e.ContactChannelAddress, &e.ConversationSID, &e.Version, timeCol{&e.CreateTime})
+	e := updatedExecution(u, updated)
+	err := scanUpdated(q.db.QueryRow(ctx, updateExecutionSQL, updateExecutionArgs(u, updated)...), &e)
 	if err == nil {
 		return e, nil
 	}

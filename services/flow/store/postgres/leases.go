@@ -11,6 +11,18 @@ import (
 	"github.com/convoflow/convoflow/services/flow/store"
 )
 
+// acquireLeaseSQL takes a lease (see AcquireLease), returning no row when
+// another owner holds it; AcquireLeaseLater runs it too.
+const acquireLeaseSQL = `INSERT INTO leases (name, owner, expire_time, taken_from) VALUES ($1, $2, $3, '')
+	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expire_time = excluded.expire_time,
+		taken_from = CASE WHEN leases.owner = excluded.owner THEN '' ELSE leases.owner END
+	WHERE leases.owner = excluded.owner OR leases.expire_time <= $4
+	RETURNING name, owner, expire_time, taken_from`
+
+func scanLease(row pgx.Row, l *store.Lease) error {
+	return row.Scan(&l.Name, &l.Owner, timeCol{&l.ExpireTime}, &l.TakenFrom)
+}
+
 func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (store.Lease, error) {
 	if err := store.CheckLease(name, owner, now, ttl); err != nil {
 		return store.Lease{}, err
@@ -25,12 +37,7 @@ func (q *queries) AcquireLease(ctx context.Context, name, owner string, now time
 		// read the old values), so it names the previous owner of a lease
 		// taken over.
 		var l store.Lease
-		err := q.db.QueryRow(ctx, `INSERT INTO leases (name, owner, expire_time, taken_from) VALUES ($1, $2, $3, '')
-			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expire_time = excluded.expire_time,
-				taken_from = CASE WHEN leases.owner = excluded.owner THEN '' ELSE leases.owner END
-			WHERE leases.owner = excluded.owner OR leases.expire_time <= $4
-			RETURNING name, owner, expire_time, taken_from`, name, owner, store.Normalize(now.Add(ttl)), store.Normalize(now)).
-			Scan(&l.Name, &l.Owner, timeCol{&l.ExpireTime}, &l.TakenFrom)
+		err := scanLease(q.db.QueryRow(ctx, acquireLeaseSQL, name, owner, store.Normalize(now.Add(ttl)), store.Normalize(now)), &l)
 		if err == nil {
 			return l, nil
 		}
@@ -95,6 +102,16 @@ func (q *queries) ReleaseLease(ctx context.Context, name, owner string) error {
 	return nil
 }
 
+// settleLeaseCTE renews or releases a lease (see SettleLease); the CTEs
+// released and renewed say which, and SettleLeaseLater runs it too.
+const settleLeaseCTE = `WITH pending AS (
+		SELECT EXISTS (SELECT 1 FROM events WHERE conversation_sid = $3 AND status = 'pending') AS queued
+	), released AS (
+		DELETE FROM leases WHERE name = $1 AND owner = $2 AND NOT (SELECT queued FROM pending) RETURNING 1
+	), renewed AS (
+		UPDATE leases SET expire_time = $4 WHERE name = $1 AND owner = $2 AND (SELECT queued FROM pending) RETURNING 1
+	)`
+
 func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID string, now time.Time, ttl time.Duration) (bool, error) {
 	if err := store.CheckLease(name, owner, now, ttl); err != nil {
 		return false, err
@@ -110,13 +127,7 @@ func (q *queries) SettleLease(ctx context.Context, name, owner, conversationSID 
 	// holder; the runner looks once more after a release, which covers
 	// it as it covers any event recorded between a look and a release.
 	var released, renewed bool
-	err := q.db.QueryRow(ctx, `WITH pending AS (
-			SELECT EXISTS (SELECT 1 FROM events WHERE conversation_sid = $3 AND status = 'pending') AS queued
-		), released AS (
-			DELETE FROM leases WHERE name = $1 AND owner = $2 AND NOT (SELECT queued FROM pending) RETURNING 1
-		), renewed AS (
-			UPDATE leases SET expire_time = $4 WHERE name = $1 AND owner = $2 AND (SELECT queued FROM pending) RETURNING 1
-		)
+	err := q.db.QueryRow(ctx, settleLeaseCTE+`
 		SELECT EXISTS (SELECT 1 FROM released), EXISTS (SELECT 1 FROM renewed)`,
 		name, owner, conversationSID, store.Normalize(now.Add(ttl))).Scan(&released, &renewed)
 	if err != nil {

@@ -71,6 +71,9 @@ type Store struct {
 	closeOnce sync.Once
 	// closed ends running Listen calls when the Store is closed.
 	closed chan struct{}
+
+	// LaterOutsideTx runs the deferred writes outside InTx.
+	store.LaterOutsideTx
 }
 
 var (
@@ -146,6 +149,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		channel: channelName(*schema), secrets: secrets, dsn: desc, closed: make(chan struct{}),
 	}
 	s.direct = &queries{db: pool, now: s.now, channel: s.channel}
+	s.LaterOutsideTx.InTx = s.InTx
 	return s, nil
 }
 
@@ -212,7 +216,9 @@ const rollbackTimeout = 5 * time.Second
 // condition: duplicates are INSERT … ON CONFLICT DO NOTHING, missing parents
 // are INSERT … SELECT … WHERE EXISTS, preconditions are conditions of the
 // UPDATE, and a statement that affected nothing is followed by a read that
-// tells why. No method needs a savepoint.
+// tells why. No method needs a savepoint. The deferred writes alone fail
+// their statement, because their failure must fail the transaction (see
+// deferred.go).
 func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -243,6 +249,11 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	// back either way.
 	done = true
 	if err := t.commit(ctx); err != nil {
+		if err == t.failed {
+			// A deferred write's own error, as its method would have
+			// returned it.
+			return err
+		}
 		return s.wrap("commit", err)
 	}
 	return nil

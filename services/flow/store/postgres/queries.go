@@ -115,6 +115,14 @@ func sqlError(what string, err error) error {
 			sentinel = store.ErrConflict
 		case code == "23514" || strings.HasPrefix(code, "22"): // check_violation, data_exception
 			sentinel = store.ErrInvalidArgument
+		// The store's own codes, which deferred writes raise through
+		// convoflow_fail (migrations/0003_fail.sql).
+		case code == failNotFound:
+			sentinel = store.ErrNotFound
+		case code == failConflict:
+			sentinel = store.ErrConflict
+		case code == failAlreadyExists:
+			sentinel = store.ErrAlreadyExists
 		}
 		if sentinel != nil {
 			return fmt.Errorf("%s: %w: %w", what, sentinel, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,6 +19,24 @@ func scanStep(s scanner) (store.Step, error) {
 	var st store.Step
 	return st, s.Scan(&st.SID, &st.ExecutionSID, &st.Sequence, &st.Name, &st.TransitionedFrom, &st.TransitionedTo,
 		&st.Type, jsonCol{&st.Context}, timeCol{&st.CreateTime}, &st.FlowSID, &st.ParentStepSID)
+}
+
+// appendStepSQL appends a step (see AppendStep); AppendStepsLater runs it
+// too.
+const appendStepSQL = `INSERT INTO steps (` + stepCols + `)
+	SELECT $1, e.sid,
+		CASE WHEN $2::bigint > 0 THEN $2::bigint
+			ELSE (SELECT coalesce(max(sequence), 0) + 1 FROM steps WHERE execution_sid = e.sid) END,
+		$3, $4, $5, $6, $7, $8::timestamptz,
+		CASE WHEN $9::text <> '' THEN $9::text ELSE e.flow_sid END, $10
+	FROM executions e WHERE e.sid = $11 FOR KEY SHARE
+	ON CONFLICT DO NOTHING
+	RETURNING sequence, flow_sid`
+
+// appendStepArgs are appendStepSQL's arguments.
+func appendStepArgs(s store.Step, created time.Time) []any {
+	return []any{s.SID, s.Sequence, s.Name, s.TransitionedFrom, s.TransitionedTo, s.Type, jsonArg(s.Context), created,
+		s.FlowSID, s.ParentStepSID, s.ExecutionSID}
 }
 
 func (q *queries) AppendStep(ctx context.Context, s store.Step) (store.Step, error) {
@@ -41,17 +60,7 @@ func (q *queries) AppendStep(ctx context.Context, s store.Step) (store.Step, err
 		// and does nothing, and the loop numbers again with a fresh
 		// snapshot. (The runner's leases make that race rare: one writer
 		// per conversation.)
-		err := q.db.QueryRow(ctx, `INSERT INTO steps (`+stepCols+`)
-			SELECT $1, e.sid,
-				CASE WHEN $2::bigint > 0 THEN $2::bigint
-					ELSE (SELECT coalesce(max(sequence), 0) + 1 FROM steps WHERE execution_sid = e.sid) END,
-				$3, $4, $5, $6, $7, $8::timestamptz,
-				CASE WHEN $9::text <> '' THEN $9::text ELSE e.flow_sid END, $10
-			FROM executions e WHERE e.sid = $11 FOR KEY SHARE
-			ON CONFLICT DO NOTHING
-			RETURNING sequence, flow_sid`,
-			s.SID, s.Sequence, s.Name, s.TransitionedFrom, s.TransitionedTo, s.Type, jsonArg(s.Context), created,
-			s.FlowSID, s.ParentStepSID, s.ExecutionSID).Scan(&s.Sequence, &s.FlowSID)
+		err := q.db.QueryRow(ctx, appendStepSQL, appendStepArgs(s, created)...).Scan(&s.Sequence, &s.FlowSID)
 		if err == nil {
 			s.Context = nilIfEmpty(s.Context)
 			s.CreateTime = created

@@ -20,6 +20,21 @@ func scanTimer(s scanner) (store.Timer, error) {
 		timeCol{&t.ClaimExpireTime}, &t.Claims, timeCol{&t.CreateTime})
 }
 
+// scheduleTimerSQL replaces an execution's timer of a kind (see
+// ScheduleTimer); ScheduleTimerLater runs it too.
+const scheduleTimerSQL = `INSERT INTO timers (execution_sid, kind, fire_time, payload, create_time)
+	SELECT $1, $2, $3::timestamptz, $4, $5::timestamptz
+	WHERE EXISTS (SELECT 1 FROM executions WHERE sid = $1 FOR KEY SHARE)
+	ON CONFLICT (execution_sid, kind) DO UPDATE SET id = DEFAULT, fire_time = excluded.fire_time,
+		payload = excluded.payload, claim_owner = '', claim_expire_time = NULL, claims = 0,
+		create_time = excluded.create_time
+	RETURNING id`
+
+// scheduleTimerArgs are scheduleTimerSQL's arguments.
+func scheduleTimerArgs(t store.Timer, created time.Time) []any {
+	return []any{t.ExecutionSID, t.Kind, store.Normalize(t.FireTime), jsonArg(t.Payload), created}
+}
+
 func (q *queries) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, error) {
 	if err := store.CheckNewTimer(t); err != nil {
 		return store.Timer{}, err
@@ -31,14 +46,7 @@ func (q *queries) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer
 	// ErrNotFound) instead of deleting the new one, and it drops the
 	// claim. A missing execution inserts nothing (FOR KEY SHARE as in
 	// CreateExecution), so it is not a failing statement.
-	err := q.db.QueryRow(ctx, `INSERT INTO timers (execution_sid, kind, fire_time, payload, create_time)
-		SELECT $1, $2, $3::timestamptz, $4, $5::timestamptz
-		WHERE EXISTS (SELECT 1 FROM executions WHERE sid = $1 FOR KEY SHARE)
-		ON CONFLICT (execution_sid, kind) DO UPDATE SET id = DEFAULT, fire_time = excluded.fire_time,
-			payload = excluded.payload, claim_owner = '', claim_expire_time = NULL, claims = 0,
-			create_time = excluded.create_time
-		RETURNING id`,
-		t.ExecutionSID, t.Kind, store.Normalize(t.FireTime), jsonArg(t.Payload), created).Scan(&t.ID)
+	err := q.db.QueryRow(ctx, scheduleTimerSQL, scheduleTimerArgs(t, created)...).Scan(&t.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Timer{}, fmt.Errorf("execution %s: %w", t.ExecutionSID, store.ErrNotFound)
 	}

@@ -119,8 +119,12 @@ func (s *Store) runFirst(ctx context.Context, b *batch, fn func(tx store.Tx) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := fn(&queries{db: s.wdb(), now: s.now}); err != nil {
+	q := &queries{db: s.wdb(), now: s.now}
+	if err := fn(q); err != nil {
 		return err
+	}
+	if q.failed != nil {
+		return q.failed
 	}
 	ok = true
 	return nil
@@ -147,7 +151,11 @@ func (s *Store) runMember(ctx context.Context, b *batch, fn func(tx store.Tx) er
 			b.broken = err
 		}
 	}()
-	err := fn(&queries{db: d, now: s.now})
+	q := &queries{db: d, now: s.now}
+	err := fn(q)
+	if err == nil {
+		err = q.failed
+	}
 	if d.err != nil {
 		// The shared transaction cannot be committed (see handOff).
 		b.broken = d.err

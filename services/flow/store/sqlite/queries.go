@@ -22,6 +22,9 @@ type dbtx interface {
 type queries struct {
 	db  dbtx
 	now func() time.Time
+	// failed is the error of the first deferred write that failed: it
+	// fails the transaction even if fn went on (see store.Tx).
+	failed error
 }
 
 var _ store.Tx = (*queries)(nil)

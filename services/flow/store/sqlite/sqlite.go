@@ -61,6 +61,9 @@ type Store struct {
 	cur     *batch
 	// commits counts committed batches, for tests.
 	commits atomic.Int64
+
+	// LaterOutsideTx runs the deferred writes outside InTx.
+	store.LaterOutsideTx
 }
 
 var _ store.Store = (*Store)(nil)
@@ -142,11 +145,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	readers := newStmtCache(r.PrepareContext, r)
-	return &Store{
+	s := &Store{
 		w: w, r: r, wc: wc, writer: newStmtCache(wc.PrepareContext, wc),
 		now: opts.Now, reader: &queries{db: cachedDB{cache: readers}, now: opts.Now},
 		maxBatch: opts.MaxBatch, token: make(chan struct{}, 1),
-	}, nil
+	}
+	s.LaterOutsideTx.InTx = s.InTx
+	return s, nil
 }
 
 func dsn(path string, opts Options, readOnly bool) string {

@@ -74,6 +74,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"tx_commit_rollback", testTx},
 		{"tx_engine_step", testTxEngineStep},
 		{"tx_concurrent_isolation", testTxConcurrent},
+		{"tx_deferred_writes", testDeferredWrites},
+		{"tx_deferred_executions", testDeferredExecutions},
+		{"tx_deferred_failure", testDeferredFailure},
 		{"times_round_trip_utc", testTimes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
