@@ -109,10 +109,11 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 
 // isZero reports whether c is the zero Context, which an Execution's
 // omitzero leaves out; the engine always fills a context's maps, so only a
-// context a caller emptied on purpose (to store it apart) is zero.
+// context a caller emptied on purpose (to store it apart) is zero. It asks
+// reflection, as omitzero does, so that a field added to Context cannot
+// make the two disagree.
 func (c *Context) isZero() bool {
-	return c.Trigger == nil && c.Widgets == nil && c.Flow.Data == nil && c.Flow.Variables == nil &&
-		c.Flow.FlowSid == "" && c.Flow.Sid == "" && c.Flow.Channel == (Channel{}) && c.Contact == (ContactContext{})
+	return reflect.ValueOf(c).Elem().IsZero()
 }
 
 // UnmarshalJSON decodes an execution. A context left out stays the zero

@@ -129,8 +129,9 @@ func (s *snapshots) encode(c *Context) (json.RawMessage, error) {
 // the parts that stay the same map between steps come from s's cache (see
 // snapshots); without, everything is encoded afresh.
 func appendContext(b []byte, c *Context, s *snapshots) ([]byte, error) {
+	// encode appends m through its cache slot p, or afresh without one.
 	encode := func(b []byte, p *part, m any) ([]byte, error) {
-		if s == nil {
+		if p == nil {
 			return appendJSON(b, m)
 		}
 		enc, err := p.encode(m)
@@ -139,8 +140,7 @@ func appendContext(b []byte, c *Context, s *snapshots) ([]byte, error) {
 		}
 		return append(b, enc...), nil
 	}
-	var none part
-	tp, dp := &none, &none
+	var tp, dp *part
 	if s != nil {
 		tp, dp = &s.trigger, &s.data
 	}
@@ -184,15 +184,16 @@ func appendContext(b []byte, c *Context, s *snapshots) ([]byte, error) {
 		}
 		b = appendString(b, name)
 		b = append(b, ':')
-		p := none
+		var slot *part
 		if s != nil {
-			p = s.widgets[name]
+			p := s.widgets[name]
+			slot = &p
 		}
-		if b, err = encode(b, &p, c.Widgets[name]); err != nil {
+		if b, err = encode(b, slot, c.Widgets[name]); err != nil {
 			return nil, err
 		}
-		if s != nil {
-			s.widgets[name] = p
+		if slot != nil {
+			s.widgets[name] = *slot
 		}
 	}
 	if s != nil {
